@@ -1,0 +1,2 @@
+/** `nestjs-master-election/doozer`: a complete Doozer protocol client. */
+export * from './errors.js';

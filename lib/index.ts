@@ -1,0 +1,2 @@
+/** `nestjs-master-election`: the Nest module and the election engine. */
+export {};

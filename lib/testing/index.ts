@@ -1,0 +1,2 @@
+/** `nestjs-master-election/testing`: the embedded Doozer server and test helpers. */
+export {};

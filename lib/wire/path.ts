@@ -1,0 +1,27 @@
+/**
+ * The Doozer path rules: a path is `/` or `/` followed by components of
+ * `[a-zA-Z0-9.-]+` joined by `/`; no trailing slash.
+ */
+const PATH_RE = /^(?:\/[a-zA-Z0-9.-]+)+$/;
+const COMPONENT_RE = /^[a-zA-Z0-9.-]+$/;
+
+/** True when `path` is a valid Doozer file or directory path. */
+export function isValidPath(path: string): boolean {
+  return path === '/' || PATH_RE.test(path);
+}
+
+/** True when `name` can be one component of a Doozer path. */
+export function isValidPathComponent(name: string): boolean {
+  return COMPONENT_RE.test(name);
+}
+
+/** Why `path` breaks the rules, or `undefined` when it is valid. */
+export function explainBadPath(path: string): string | undefined {
+  if (isValidPath(path)) return undefined;
+  if (path === '') return 'path is empty';
+  if (!path.startsWith('/')) return 'path must start with "/"';
+  if (path.endsWith('/')) return 'path must not end with "/"';
+  if (path.includes('//')) return 'path has an empty component ("//")';
+  const bad = [...path].find((c) => c !== '/' && !/[a-zA-Z0-9.-]/.test(c));
+  return `path contains ${JSON.stringify(bad)}; components may hold only letters, digits, "." and "-"`;
+}
