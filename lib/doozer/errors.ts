@@ -103,3 +103,28 @@ export class DoozerPathError extends DoozerClientError {
 export class DoozerProtocolError extends DoozerConnectionError {
   override name = 'DoozerProtocolError';
 }
+
+/**
+ * An argument given to the client was unusable (a rev that is not a safe
+ * integer, a negative timeout, an offset outside int32, a request frame larger
+ * than `maxFrameBytes`...). Raised before anything is sent.
+ */
+export class DoozerArgumentError extends DoozerClientError {
+  override name = 'DoozerArgumentError';
+}
+
+/**
+ * The server answered with a rev that a JavaScript number cannot hold exactly
+ * (outside ±(2^53 - 1)). The request fails; the connection stays open.
+ */
+export class DoozerRevRangeError extends DoozerClientError {
+  override name = 'DoozerRevRangeError';
+  constructor(
+    /** The verb of the request whose answer carried the rev. */
+    readonly verb: string,
+    /** The rev exactly as the server sent it. */
+    readonly rev: bigint,
+  ) {
+    super(`${verb}: the server answered rev ${rev}, which is not a safe JavaScript integer`);
+  }
+}
