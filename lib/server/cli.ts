@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+/**
+ * `doozer-dev-server`: runs the embedded Doozer server as a process.
+ *
+ *     doozer-dev-server --listen 127.0.0.1:8046 [--history N] [--cluster-name local] [--heartbeat-ms N]
+ *
+ * Reads DOOZER_RWSECRET / DOOZER_ROSECRET like doozerd. Prints exactly one
+ * line on stdout once it listens (other tools parse it; keep it stable):
+ *
+ *     doozer-dev-server listening on 127.0.0.1:8046 uri=doozer:?ca=127.0.0.1:8046
+ *
+ * Warnings go to stderr. Exits 0 on SIGINT/SIGTERM, 2 on bad flags.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DoozerServer } from './server.js';
+
+/** Exit status for bad flags. */
+const USAGE_EXIT = 2;
+
+/** Splits `HOST:PORT` (`[v6]:PORT` for IPv6; `:PORT` means 127.0.0.1). */
+function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new InvalidArgumentError('expected HOST:PORT, e.g. 127.0.0.1:8046 or [::1]:0');
+  }
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+function nonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError('expected a non-negative integer');
+  }
+  return Number(value);
+}
+
+function positiveInt(value: string): number {
+  const n = nonNegativeInt(value);
+  if (n === 0) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+/** Runs the CLI with `argv` (without `node` and the script). Resolves once the server listens. */
+async function main(argv: string[]): Promise<DoozerServer | undefined> {
+  const program = new Command('doozer-dev-server')
+    .description(
+      'An embedded, in-memory, single-node Doozer-compatible server for development and tests.',
+    )
+    .addOption(
+      new Option('--listen <host:port>', 'address to listen on (port 0: any free port)')
+        .argParser(parseListen)
+        .default(parseListen('127.0.0.1:8046'), '127.0.0.1:8046'),
+    )
+    .option('--history <revs>', 'revs of history kept (TOO_LATE before them)', nonNegativeInt, 2000)
+    .option('--cluster-name <name>', 'cluster name (/ctl/name, /ctl/ns/<name>/<node id>)', 'local')
+    .option('--node-id <id>', 'node id (default: random, as doozerd)')
+    .option('--heartbeat-ms <ms>', 'heartbeat period in ms, 0 turns it off', nonNegativeInt, 1000)
+    .option(
+      '--max-frame-bytes <n>',
+      'largest request frame accepted',
+      positiveInt,
+      16 * 1024 * 1024,
+    )
+    .allowExcessArguments(false)
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      const helpOrVersion = e.code === 'commander.helpDisplayed' || e.code === 'commander.version';
+      process.exit(helpOrVersion ? 0 : USAGE_EXIT);
+    }
+    throw e;
+  }
+  const o = program.opts<{
+    listen: { host: string; port: number };
+    history: number;
+    clusterName: string;
+    nodeId?: string;
+    heartbeatMs: number;
+    maxFrameBytes: number;
+  }>();
+  let server: DoozerServer;
+  try {
+    server = await DoozerServer.start({
+      host: o.listen.host,
+      port: o.listen.port,
+      history: o.history,
+      clusterName: o.clusterName,
+      nodeId: o.nodeId,
+      heartbeatMs: o.heartbeatMs,
+      maxFrameBytes: o.maxFrameBytes,
+      rwSecret: process.env.DOOZER_RWSECRET || undefined,
+      roSecret: process.env.DOOZER_ROSECRET || undefined,
+      logger: { warn: (m) => process.stderr.write(`doozer-dev-server: ${m}\n`) },
+    });
+  } catch (e) {
+    if (e instanceof RangeError) {
+      process.stderr.write(`doozer-dev-server: ${e.message}\n`);
+      program.outputHelp({ error: true });
+      process.exit(USAGE_EXIT);
+    }
+    process.stderr.write(
+      `doozer-dev-server: cannot listen on ${o.listen.host}:${o.listen.port}: ${(e as Error).message}\n`,
+    );
+    process.exit(1);
+  }
+  let stopping = false;
+  const shutdown = (): void => {
+    if (stopping) return;
+    stopping = true;
+    void server.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  process.stdout.write(`doozer-dev-server listening on ${server.address} uri=${server.uri}\n`);
+  return server;
+}
+
+await main(process.argv.slice(2));

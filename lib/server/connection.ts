@@ -1,0 +1,166 @@
+/**
+ * One client connection of the embedded server: framing, decoding, the
+ * order of processing, back-pressure and clean-up. What a request means is
+ * the {@link Engine}'s business.
+ */
+import type { Socket } from 'node:net';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import {
+  encodeFrame,
+  FrameDecoder,
+  FrameError,
+  RequestSchema,
+  ResponseSchema,
+  type Response,
+} from '../wire/index.js';
+import type { Engine, Session } from './engine.js';
+import type { Waiter } from './waiters.js';
+
+/** Stop reading a socket while more than this many bytes wait to be written to it. */
+export const WRITE_HIGH_WATER = 1024 * 1024;
+/** Responses are not limited by the request frame limit, only by the 4-byte length. */
+const MAX_RESPONSE_BYTES = 0xffffffff;
+
+/** What a connection needs from its server. */
+export interface ConnectionHost {
+  /** True while the server is paused: nothing is processed. */
+  isPaused(): boolean;
+  readonly maxFrameBytes: number;
+  warn(message: string): void;
+  closed(connection: Connection): void;
+}
+
+/** A client connection. */
+export class Connection implements Session {
+  raccess = false;
+  waccess = false;
+  readonly pending = new Map<number, Waiter>();
+  private readonly decoder: FrameDecoder;
+  /** Frames received but not processed yet (server paused or write buffer full). */
+  private readonly queue: Uint8Array[] = [];
+  private queueHead = 0;
+  private writeBlocked = false;
+  private done = false;
+  private readonly peer: string;
+
+  constructor(
+    private readonly host: ConnectionHost,
+    private readonly engine: Engine,
+    readonly socket: Socket,
+  ) {
+    this.decoder = new FrameDecoder(host.maxFrameBytes);
+    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    socket.setNoDelay(true);
+    engine.open(this);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('drain', () => {
+      this.writeBlocked = false;
+      this.pump();
+    });
+    socket.on('error', () => {}); // 'close' follows; a reset client is not news
+    socket.on('close', () => this.cleanup());
+    this.updateReading();
+  }
+
+  /** Sends one response (dropped once the connection is closing). */
+  reply(response: Response): void {
+    if (this.done || !this.socket.writable) return;
+    this.socket.write(encodeFrame(toBinary(ResponseSchema, response), MAX_RESPONSE_BYTES));
+    if (!this.writeBlocked && this.socket.writableLength > WRITE_HIGH_WATER) {
+      this.writeBlocked = true;
+      this.updateReading();
+    }
+  }
+
+  /** Processes what was held back while the server was paused. */
+  pump(): void {
+    if (this.done) return;
+    this.socket.cork();
+    try {
+      while (this.queueHead < this.queue.length && this.canProcess()) {
+        const frame = this.queue[this.queueHead]!;
+        this.queue[this.queueHead++] = undefined as unknown as Uint8Array;
+        this.process(frame);
+      }
+      if (this.queueHead === this.queue.length) {
+        this.queue.length = 0;
+        this.queueHead = 0;
+      }
+    } finally {
+      this.socket.uncork();
+    }
+    this.updateReading();
+  }
+
+  /** Destroys the socket now; what it waited for is freed. */
+  destroy(): void {
+    this.cleanup();
+    this.socket.destroy();
+  }
+
+  private canProcess(): boolean {
+    return !this.done && !this.host.isPaused() && !this.writeBlocked;
+  }
+
+  private updateReading(): void {
+    if (this.done) return;
+    const read = this.canProcess() && this.queueHead === this.queue.length;
+    if (read && this.socket.isPaused()) this.socket.resume();
+    else if (!read && !this.socket.isPaused()) this.socket.pause();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.socket.cork();
+    try {
+      this.decoder.push(chunk, (frame) => {
+        if (this.done) return;
+        if (this.queueHead === this.queue.length && this.canProcess()) this.process(frame);
+        else this.queue.push(new Uint8Array(frame)); // the frame may be a view into `chunk`
+      });
+    } catch (e) {
+      if (!(e instanceof FrameError)) throw e;
+      this.fail(e.message);
+    } finally {
+      this.socket.uncork();
+    }
+    this.updateReading();
+  }
+
+  private onEnd(): void {
+    try {
+      this.decoder.end();
+    } catch (e) {
+      if (e instanceof FrameError) this.fail(e.message);
+      else throw e;
+    }
+    // The client will not read what it still waits for: free it now.
+    this.cleanup();
+  }
+
+  private process(frame: Uint8Array): void {
+    let request;
+    try {
+      request = fromBinary(RequestSchema, frame);
+    } catch (e) {
+      this.fail(`undecodable request of ${frame.length} bytes (${(e as Error).message})`);
+      return;
+    }
+    this.engine.handle(this, request);
+  }
+
+  private fail(reason: string): void {
+    if (this.done) return;
+    this.host.warn(`closing connection from ${this.peer}: ${reason}`);
+    this.destroy();
+  }
+
+  private cleanup(): void {
+    if (this.done) return;
+    this.done = true;
+    this.queue.length = 0;
+    this.queueHead = 0;
+    this.engine.close(this);
+    this.host.closed(this);
+  }
+}

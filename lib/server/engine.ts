@@ -1,0 +1,323 @@
+/**
+ * The request semantics of the embedded server, independent of sockets: one
+ * store, its waiters, the node's identity and secrets, and one function per
+ * verb that behaves as the reference server (doozerd 0.9.0-alpha) does.
+ */
+import { create, isFieldSet } from '@bufbuild/protobuf';
+import {
+  Err,
+  FLAG_DEL,
+  FLAG_SET,
+  RequestSchema,
+  ResponseSchema,
+  Verb,
+  isValidPath,
+  type Request,
+  type Response,
+} from '../wire/index.js';
+import { compileGlob, GlobError, type Glob } from './glob.js';
+import { childPath, DIR_REV, Store, type Snapshot, type StoreEvent } from './store.js';
+import { WaiterIndex, type Waiter } from './waiters.js';
+
+/** The per-connection state a request runs against. */
+export interface Session {
+  /** May read (GET, WAIT, STAT, GETDIR, WALK). */
+  raccess: boolean;
+  /** May write (SET, DEL, NOP). */
+  waccess: boolean;
+  /** Requests of this connection that are not answered yet, by tag. */
+  readonly pending: Map<number, Waiter>;
+  /** Sends an answer. */
+  reply(response: Response): void;
+}
+
+/** What an {@link Engine} is built from. */
+export interface EngineOptions {
+  readonly history: number;
+  readonly nodeId: string;
+  readonly rwSecret: string;
+  readonly roSecret: string;
+}
+
+/** The answer fields of one response (revs as numbers). */
+interface Answer {
+  flags?: number;
+  rev?: number;
+  path?: string;
+  value?: Uint8Array;
+  len?: number;
+  errCode?: Err;
+  errDetail?: string;
+}
+
+const EMPTY = new Uint8Array(0);
+const PERMISSION_DENIED: Answer = { errCode: Err.OTHER, errDetail: 'permission denied' };
+const F = RequestSchema.field;
+const WALK_CACHE_SIZE = 16;
+
+/** The semantics of one server node. */
+export class Engine {
+  readonly store: Store;
+  readonly waiters = new WaiterIndex();
+  private readonly rw: Buffer;
+  private readonly ro: Buffer;
+  private readonly selfValue: Uint8Array;
+  private readonly walkCache = new Map<string, readonly string[]>();
+
+  constructor(readonly options: EngineOptions) {
+    this.store = new Store(options.history, (event) => this.waiters.dispatch(event));
+    this.rw = Buffer.from(options.rwSecret);
+    this.ro = Buffer.from(options.roSecret);
+    this.selfValue = Buffer.from(options.nodeId);
+  }
+
+  /** Opens a session as the reference does: as if it had sent an empty secret. */
+  open(session: Session): void {
+    this.grant(session, EMPTY);
+  }
+
+  /** Frees what a closed session still waits for. */
+  close(session: Session): void {
+    for (const w of session.pending.values()) this.waiters.remove(w);
+    session.pending.clear();
+  }
+
+  /** Drops every waiter. */
+  dispose(): void {
+    this.waiters.clear();
+    this.walkCache.clear();
+  }
+
+  /** Runs one request; the answer goes to `session.reply`, now or when it is due. */
+  handle(session: Session, req: Request): void {
+    if (session.pending.has(req.tag)) {
+      session.reply(respond(req, { errCode: Err.TAG_IN_USE }));
+      return;
+    }
+    const answer = this.run(session, req);
+    if (answer) session.reply(respond(req, answer));
+  }
+
+  private run(s: Session, req: Request): Answer | undefined {
+    if (!isFieldSet(req, F.verb)) return { errCode: Err.UNKNOWN_VERB };
+    switch (req.verb) {
+      case Verb.REV:
+        return { rev: this.store.rev };
+      case Verb.SELF:
+        return { value: this.selfValue };
+      case Verb.ACCESS:
+        return this.grant(s, req.value) ? {} : PERMISSION_DENIED;
+      case Verb.GET:
+        return this.get(s, req);
+      case Verb.SET:
+        return this.set(s, req);
+      case Verb.DEL:
+        return this.del(s, req);
+      case Verb.NOP:
+        if (!s.waccess) return PERMISSION_DENIED;
+        this.store.nop();
+        return {};
+      case Verb.WAIT:
+        return this.wait(s, req);
+      case Verb.STAT:
+        return this.stat(s, req);
+      case Verb.GETDIR:
+        return this.getdir(s, req);
+      case Verb.WALK:
+        return this.walk(s, req);
+      default:
+        return { errCode: Err.UNKNOWN_VERB };
+    }
+  }
+
+  private grant(s: Session, secret: Uint8Array): boolean {
+    if (this.rw.equals(secret)) {
+      s.raccess = true;
+      s.waccess = true;
+      return true;
+    }
+    if (this.ro.equals(secret)) {
+      s.raccess = true;
+      return true;
+    }
+    return false;
+  }
+
+  private get(s: Session, req: Request): Answer | undefined {
+    if (!s.raccess) return PERMISSION_DENIED;
+    if (!isFieldSet(req, F.path)) return { errCode: Err.MISSING_ARG };
+    const path = req.path;
+    return this.atRev(s, req, (snap) => {
+      if (snap.isDir(path)) return { errCode: Err.ISDIR };
+      const file = snap.file(path);
+      return { rev: file?.rev ?? 0, value: file?.value ?? EMPTY };
+    });
+  }
+
+  private set(s: Session, req: Request): Answer {
+    const refused = refuseWrite(s, req);
+    if (refused) return refused;
+    // The request's bytes may be a view into a socket chunk: keep a copy.
+    const result = this.store.set(req.path, Number(req.rev), new Uint8Array(req.value));
+    return result.ok ? { rev: result.rev } : { errCode: Err[result.error] };
+  }
+
+  private del(s: Session, req: Request): Answer {
+    const refused = refuseWrite(s, req);
+    if (refused) return refused;
+    const result = this.store.del(req.path, Number(req.rev));
+    return result.ok ? {} : { errCode: Err[result.error] };
+  }
+
+  private wait(s: Session, req: Request): Answer | undefined {
+    if (!s.raccess) return PERMISSION_DENIED;
+    if (!isFieldSet(req, F.path) || !isFieldSet(req, F.rev)) return { errCode: Err.MISSING_ARG };
+    const glob = globOf(req.path);
+    if (!('match' in glob)) return glob;
+    const rev = Math.max(1, Number(req.rev));
+    if (rev < this.store.oldestRev) return { errCode: Err.TOO_LATE };
+    if (rev <= this.store.rev) {
+      const event = this.store.firstMatch(glob, rev);
+      if (event) return eventAnswer(event);
+    }
+    this.park(s, req, rev, glob, (event) => eventAnswer(event));
+    return undefined;
+  }
+
+  private stat(s: Session, req: Request): Answer | undefined {
+    if (!s.raccess) return PERMISSION_DENIED;
+    const path = req.path; // absent reads as '', a bad path: rev 0, len 0
+    return this.atRev(s, req, (snap) => {
+      if (!isValidPath(path)) return { rev: 0, len: 0 };
+      if (snap.isDir(path)) return { rev: DIR_REV, len: snap.list(path).length };
+      const file = snap.file(path);
+      return { rev: file?.rev ?? 0, len: file?.value.length ?? 0 };
+    });
+  }
+
+  private getdir(s: Session, req: Request): Answer | undefined {
+    if (!s.raccess) return PERMISSION_DENIED;
+    if (!isFieldSet(req, F.path) || !isFieldSet(req, F.offset)) {
+      return { errCode: Err.MISSING_ARG };
+    }
+    const { path, offset } = req;
+    return this.atRev(s, req, (snap) => {
+      if (!snap.isDir(path)) {
+        return { errCode: snap.file(path) ? Err.NOTDIR : Err.NOENT };
+      }
+      const name = offset >= 0 ? snap.list(path)[offset] : undefined;
+      return name === undefined ? { errCode: Err.RANGE } : { path: name };
+    });
+  }
+
+  private walk(s: Session, req: Request): Answer | undefined {
+    if (!s.raccess) return PERMISSION_DENIED;
+    if (!isFieldSet(req, F.path) || !isFieldSet(req, F.offset)) {
+      return { errCode: Err.MISSING_ARG };
+    }
+    const glob = globOf(req.path);
+    if (!('match' in glob)) return glob;
+    const offset = req.offset;
+    if (offset < 0) return { errCode: Err.RANGE };
+    return this.atRev(s, req, (snap) => {
+      const path = this.matches(snap, glob)[offset];
+      const file = path === undefined ? undefined : snap.file(path);
+      if (path === undefined || !file) return { errCode: Err.RANGE };
+      return { path, value: file.value, rev: file.rev, flags: FLAG_SET };
+    });
+  }
+
+  /**
+   * Runs a read against the tree as of the request's rev: now when it has
+   * none, from history for a past rev (TOO_LATE before the window; rev <= 0
+   * reads as 1), or, for a rev the store has not reached, once it does.
+   */
+  private atRev(s: Session, req: Request, read: (snap: Snapshot) => Answer): Answer | undefined {
+    if (!isFieldSet(req, F.rev)) return read(this.store);
+    const rev = Math.max(1, Number(req.rev));
+    if (rev < this.store.oldestRev) return { errCode: Err.TOO_LATE };
+    if (rev <= this.store.rev) return read(this.store.at(rev));
+    this.park(s, req, rev, null, () => read(this.store));
+    return undefined;
+  }
+
+  private park(
+    s: Session,
+    req: Request,
+    rev: number,
+    glob: Glob | null,
+    answer: (event: StoreEvent) => Answer,
+  ): void {
+    const tag = req.tag;
+    const waiter: Waiter = {
+      rev,
+      glob,
+      fire: (event) => {
+        s.pending.delete(tag);
+        s.reply(respond(req, answer(event)));
+      },
+    };
+    s.pending.set(tag, waiter);
+    this.waiters.add(waiter, this.store.rev);
+  }
+
+  /** The files matching `glob` in `snap`, in the reference's walk order (cached per rev). */
+  private matches(snap: Snapshot, glob: Glob): readonly string[] {
+    const key = `${snap.rev} ${glob.pattern}`;
+    let found = this.walkCache.get(key);
+    if (found) return found;
+    const out: string[] = [];
+    const visit = (path: string, depth: number): void => {
+      if (snap.isDir(path)) {
+        if (glob.depth !== undefined && depth >= glob.depth) return;
+        for (const name of snap.list(path)) visit(childPath(path, name), depth + 1);
+      } else if (glob.match(path) && snap.file(path)) {
+        out.push(path);
+      }
+    };
+    const start = glob.literal ? glob.pattern : glob.prefix || '/';
+    visit(start, start === '/' ? 0 : start.split('/').length - 1);
+    found = out;
+    if (this.walkCache.size >= WALK_CACHE_SIZE) {
+      this.walkCache.delete(this.walkCache.keys().next().value!);
+    }
+    this.walkCache.set(key, found);
+    return found;
+  }
+}
+
+/** Why a SET/DEL is refused before it gets a rev (no access, missing path or rev, bad path). */
+function refuseWrite(s: Session, req: Request): Answer | undefined {
+  if (!s.waccess) return PERMISSION_DENIED;
+  if (!isFieldSet(req, F.path) || !isFieldSet(req, F.rev)) return { errCode: Err.MISSING_ARG };
+  if (!isValidPath(req.path)) return { errCode: Err.BAD_PATH };
+  return undefined;
+}
+
+function globOf(pattern: string): Glob | Answer {
+  try {
+    return compileGlob(pattern);
+  } catch (e) {
+    if (e instanceof GlobError) return { errCode: Err.OTHER, errDetail: e.message };
+    throw e;
+  }
+}
+
+function eventAnswer(event: StoreEvent): Answer {
+  const flags = event.kind === 'set' ? FLAG_SET : event.kind === 'del' ? FLAG_DEL : 0;
+  return { path: event.path, rev: event.rev, value: event.value, flags };
+}
+
+/** Builds the response to `req`: its tag echoed (when it had one) and the given fields set. */
+export function respond(req: Request, answer: Answer): Response {
+  const res = create(ResponseSchema);
+  if (isFieldSet(req, F.tag)) res.tag = req.tag;
+  if (answer.flags !== undefined) res.flags = answer.flags;
+  if (answer.rev !== undefined) res.rev = BigInt(answer.rev);
+  if (answer.path !== undefined) res.path = answer.path;
+  if (answer.value !== undefined) res.value = answer.value;
+  if (answer.len !== undefined) res.len = answer.len;
+  if (answer.errCode !== undefined) res.errCode = answer.errCode;
+  if (answer.errDetail !== undefined) res.errDetail = answer.errDetail;
+  return res;
+}

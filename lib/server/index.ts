@@ -1,0 +1,2 @@
+/** The embedded Doozer-compatible server (see docs/embedded-server.md). */
+export { DoozerServer, EMBEDDED_SERVER_VERSION, type DoozerServerOptions } from './server.js';

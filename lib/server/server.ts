@@ -1,0 +1,353 @@
+/**
+ * The embedded, single-process, in-memory Doozer-compatible server: one
+ * node, no persistence, no consensus, the client protocol of doozerd
+ * 0.9.0-alpha. For development, tests and demos.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { hostname } from 'node:os';
+import { DEFAULT_MAX_FRAME_BYTES, isValidPathComponent } from '../wire/index.js';
+import { Connection, type ConnectionHost } from './connection.js';
+import { Engine } from './engine.js';
+import { CLOBBER } from './store.js';
+
+/** Options of {@link DoozerServer.start}. */
+export interface DoozerServerOptions {
+  /** Address to listen on. Default `'127.0.0.1'`. */
+  host?: string;
+  /** Port to listen on; `0` (the default) picks a free one. */
+  port?: number;
+  /** Revs of history kept; a request pinned to an older rev gets TOO_LATE. Default 2000 (as doozerd `-hist`). */
+  history?: number;
+  /** Read-write secret (doozerd's `DOOZER_RWSECRET`). Default none. */
+  rwSecret?: string;
+  /** Read-only secret (doozerd's `DOOZER_ROSECRET`). Default none. */
+  roSecret?: string;
+  /** Cluster name, stored in `/ctl/name` and used in `/ctl/ns/<name>/<node id>`. Default `'local'`. */
+  clusterName?: string;
+  /** The node id SELF answers. Default: a random 16-character id like doozerd's. */
+  nodeId?: string;
+  /**
+   * Period of the node's heartbeat write (`/ctl/node/<id>/applied`), as
+   * doozerd's `-pulse`. Default 1000; `0` or `false` turns it off.
+   */
+  heartbeatMs?: number | false;
+  /** Largest request frame accepted; a client sending a bigger one is disconnected. Default 16 MiB. */
+  maxFrameBytes?: number;
+  /** Where the server reports what it does (listening, dropped clients). Default: silent. */
+  logger?: { info?(message: string): void; warn?(message: string): void };
+}
+
+/** The version string the server stores in `/ctl/node/<id>/version`. */
+export const EMBEDDED_SERVER_VERSION = '0.9.0-alpha (nestjs-master-election embedded server)';
+
+/** NOPs a fresh doozerd node writes after its first /ctl files ("alpha"). */
+const BOOT_NOPS = 50;
+const RETRY_LISTEN_MS = 5000;
+
+interface Resolved {
+  host: string;
+  port: number;
+  history: number;
+  rwSecret: string;
+  roSecret: string;
+  clusterName: string;
+  nodeId: string | undefined;
+  heartbeatMs: number;
+  maxFrameBytes: number;
+  logger: NonNullable<DoozerServerOptions['logger']>;
+}
+
+/**
+ * An embedded Doozer server. Start one with {@link DoozerServer.start}, point
+ * a client at {@link DoozerServer.uri}, and {@link DoozerServer.close} it when
+ * done. It also injects faults for tests: {@link pause}, {@link
+ * dropConnections}, {@link stop} and {@link restart}.
+ */
+export class DoozerServer {
+  private server: Server | null = null;
+  private engine!: Engine;
+  private readonly conns = new Set<Connection>();
+  private heartbeat: NodeJS.Timeout | null = null;
+  private isPaused = false;
+  private closing: Promise<void> | null = null;
+  private boundHost: string;
+  private boundPort: number;
+  private currentNodeId = '';
+  private readonly host_: ConnectionHost;
+
+  private constructor(private readonly opts: Resolved) {
+    this.boundHost = opts.host;
+    this.boundPort = opts.port;
+    this.host_ = {
+      isPaused: () => this.isPaused,
+      maxFrameBytes: opts.maxFrameBytes,
+      warn: (m) => opts.logger.warn?.(m),
+      closed: (c) => this.conns.delete(c),
+    };
+  }
+
+  /** Starts a server with a fresh store and resolves once it listens. */
+  static async start(options: DoozerServerOptions = {}): Promise<DoozerServer> {
+    const server = new DoozerServer(resolve(options));
+    await server.listen(false);
+    server.fresh();
+    server.startHeartbeat();
+    server.opts.logger.info?.(`doozer server listening on ${server.address} uri=${server.uri}`);
+    return server;
+  }
+
+  /** `doozer:?ca=HOST:PORT`, the URI a client connects with (IPv6 hosts bracketed). */
+  get uri(): string {
+    return `doozer:?ca=${this.address}`;
+  }
+
+  /** `HOST:PORT` as stored in `/ctl/ns/<cluster>/<node id>` (IPv6 hosts bracketed). */
+  get address(): string {
+    const host = this.boundHost.includes(':') ? `[${this.boundHost}]` : this.boundHost;
+    return `${host}:${this.boundPort}`;
+  }
+
+  /** The address the server is bound to. */
+  get host(): string {
+    return this.boundHost;
+  }
+
+  /** The port the server is bound to (kept across {@link stop} and {@link restart}). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** The node id SELF answers (a new one after a restart without state, unless `nodeId` was given). */
+  get nodeId(): string {
+    return this.currentNodeId;
+  }
+
+  /** The current store rev. */
+  get rev(): number {
+    return this.engine.store.rev;
+  }
+
+  /** Open client connections. */
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  /** Requests (WAITs, reads at a future rev) waiting for a write. */
+  get waiting(): number {
+    return this.engine.waiters.size;
+  }
+
+  /** True between {@link pause} and {@link resume}. */
+  get paused(): boolean {
+    return this.isPaused;
+  }
+
+  /**
+   * Stops reading and answering, keeping every socket open, as a hung
+   * server would; the heartbeat stops too. Requests sent meanwhile are
+   * processed, in order, on {@link resume}.
+   */
+  pause(): void {
+    this.isPaused = true;
+  }
+
+  /** Undoes {@link pause}: processes what queued up and answers again. */
+  resume(): void {
+    if (!this.isPaused) return;
+    this.isPaused = false;
+    for (const c of [...this.conns]) c.pump();
+  }
+
+  /** Destroys every client socket now (their waiting requests are freed); keeps listening. */
+  dropConnections(): void {
+    for (const c of [...this.conns]) c.destroy();
+  }
+
+  /** Stops listening and drops every connection; the store is kept for {@link restart}. */
+  async stop(): Promise<void> {
+    this.stopHeartbeat();
+    const server = this.server;
+    this.server = null;
+    this.dropConnections();
+    if (server) await new Promise<void>((done) => server.close(() => done()));
+  }
+
+  /**
+   * Listens again on the same port. With `keepState: true` the store (and
+   * node id) survive, like a paused process; by default the node comes back
+   * empty, as a restarted doozerd does (it has no persistence): a fresh
+   * store at about rev 58 and a new node id.
+   */
+  async restart(options: { keepState?: boolean } = {}): Promise<void> {
+    if (this.closing) throw new Error('DoozerServer is closed');
+    await this.stop();
+    if (!options.keepState) {
+      this.engine.dispose();
+      this.fresh(); // same port, so the /ctl files can name the address before listening
+    }
+    await this.listen(true);
+    this.startHeartbeat();
+  }
+
+  /** Stops everything and frees the store, timers and sockets. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.stop().then(() => {
+      this.isPaused = false;
+      this.engine.dispose();
+    });
+    return this.closing;
+  }
+
+  private async listen(samePort: boolean): Promise<void> {
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const started = Date.now();
+    for (;;) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(
+            { host: this.opts.host, port: samePort ? this.boundPort : this.opts.port },
+            () => {
+              server.off('error', reject);
+              resolve();
+            },
+          );
+        });
+        break;
+      } catch (e) {
+        // The port of a server that just closed can take a moment to free.
+        const code = (e as NodeJS.ErrnoException).code;
+        if (!samePort || code !== 'EADDRINUSE' || Date.now() - started > RETRY_LISTEN_MS) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const addr = server.address();
+    if (addr && typeof addr === 'object') {
+      this.boundHost = addr.address;
+      this.boundPort = addr.port;
+    }
+    this.server = server;
+  }
+
+  private accept(socket: Socket): void {
+    if (!this.server || this.closing || !this.engine) {
+      socket.destroy();
+      return;
+    }
+    const conn = new Connection(this.host_, this.engine, socket);
+    this.conns.add(conn);
+  }
+
+  /** A new node: a fresh store with the /ctl files doozerd writes when it starts a cluster. */
+  private fresh(): void {
+    const o = this.opts;
+    this.currentNodeId = o.nodeId ?? randomNodeId();
+    this.engine = new Engine({
+      history: o.history,
+      nodeId: this.currentNodeId,
+      rwSecret: o.rwSecret,
+      roSecret: o.roSecret,
+    });
+    const store = this.engine.store;
+    const node = `/ctl/node/${this.currentNodeId}`;
+    const text = (s: string): Uint8Array => Buffer.from(s);
+    store.set('/ctl/name', 0, text(o.clusterName));
+    store.set(`${node}/addr`, 0, text(this.address));
+    store.set(`${node}/hostname`, 0, text(safeHostname()));
+    store.set(`${node}/version`, 0, text(EMBEDDED_SERVER_VERSION));
+    store.set('/ctl/cal/0', 0, text(this.currentNodeId));
+    store.set(`/ctl/ns/${o.clusterName}/${this.currentNodeId}`, 0, text(this.address));
+    for (let i = 0; i < BOOT_NOPS; i++) store.nop();
+    store.set(`${node}/writable`, 0, text('true'));
+    this.beat();
+  }
+
+  /** One heartbeat: `/ctl/node/<id>/applied` = the rev before it, unconditionally. */
+  private beat(): void {
+    const store = this.engine.store;
+    store.set(`/ctl/node/${this.currentNodeId}/applied`, CLOBBER, Buffer.from(String(store.rev)));
+  }
+
+  private startHeartbeat(): void {
+    this.stopHeartbeat();
+    if (this.opts.heartbeatMs <= 0) return;
+    this.heartbeat = setInterval(() => {
+      if (!this.isPaused) this.beat();
+    }, this.opts.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+}
+
+function resolve(o: DoozerServerOptions): Resolved {
+  const heartbeatMs = o.heartbeatMs === false || o.heartbeatMs === undefined ? 0 : o.heartbeatMs;
+  const r: Resolved = {
+    host: o.host ?? '127.0.0.1',
+    port: o.port ?? 0,
+    history: o.history ?? 2000,
+    rwSecret: o.rwSecret ?? '',
+    roSecret: o.roSecret ?? '',
+    clusterName: o.clusterName ?? 'local',
+    nodeId: o.nodeId,
+    heartbeatMs: o.heartbeatMs === undefined ? 1000 : heartbeatMs,
+    maxFrameBytes: o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    logger: o.logger ?? {},
+  };
+  if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) {
+    throw new RangeError(`port must be an integer from 0 to 65535, got ${r.port}`);
+  }
+  if (!Number.isSafeInteger(r.history) || r.history < 0) {
+    throw new RangeError(`history must be a non-negative integer, got ${r.history}`);
+  }
+  if (!Number.isFinite(r.heartbeatMs) || r.heartbeatMs < 0) {
+    throw new RangeError(
+      `heartbeatMs must be a non-negative number or false, got ${r.heartbeatMs}`,
+    );
+  }
+  if (!Number.isSafeInteger(r.maxFrameBytes) || r.maxFrameBytes < 1) {
+    throw new RangeError(`maxFrameBytes must be a positive integer, got ${r.maxFrameBytes}`);
+  }
+  if (!isValidPathComponent(r.clusterName)) {
+    throw new RangeError(
+      `clusterName must be a valid Doozer path component, got ${JSON.stringify(r.clusterName)}`,
+    );
+  }
+  if (r.nodeId !== undefined && !isValidPathComponent(r.nodeId)) {
+    throw new RangeError(
+      `nodeId must be a valid Doozer path component, got ${JSON.stringify(r.nodeId)}`,
+    );
+  }
+  return r;
+}
+
+/** Like doozerd's: 80 random bits in base32 (16 characters of A-Z2-7). */
+function randomNodeId(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const bytes = randomBytes(10);
+  let bits = 0;
+  let acc = 0;
+  let out = '';
+  for (const b of bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += alphabet[(acc >>> bits) & 31];
+    }
+    acc &= (1 << bits) - 1;
+  }
+  return out;
+}
+
+function safeHostname(): string {
+  try {
+    return hostname();
+  } catch {
+    return 'unknown';
+  }
+}
