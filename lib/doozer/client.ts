@@ -63,6 +63,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const STABLE_CONNECTION_MS = 1000;
 /** Outstanding GETDIR requests of one getdir() call, at most. */
 const GETDIR_WINDOW = 1024;
+/** getdir() asks STAT for the entry count first unless it wants at most this many names. */
+const GETDIR_BLIND = 16;
 /** Outstanding WALK requests of one walk() iteration, at most. */
 const WALK_WINDOW = 64;
 
@@ -101,11 +103,12 @@ async function* scanOffsets<T>(
   start: number,
   limit: number,
   window: number,
+  initialWidth = 16,
 ): AsyncGenerator<T, void, undefined> {
   const inflight: Promise<T>[] = [];
   let next = start;
   const end = start + limit;
-  let width = Math.min(16, window);
+  let width = Math.min(initialWidth, window);
   for (;;) {
     while (inflight.length < width && next < end) {
       const p = issue(next++);
@@ -359,6 +362,8 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
    * `offset` (default 0), at most `limit` of them (default all). The
    * requests for the offsets are pipelined; the listing ends at the first
    * RANGE answer. A file rejects with NOTDIR, a missing directory with NOENT.
+   * Unless `limit` is 16 or less, a STAT at `rev` first sizes the pipeline to
+   * the directory's entry count, so no request is wasted past the end.
    */
   async getdir(
     path: string,
@@ -384,8 +389,16 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
         decodePath,
         opts,
       ) as Promise<string>;
-    const count = Math.min(limit, 0x7fffffff - start + 1);
-    for await (const name of scanOffsets(issue, start, count, GETDIR_WINDOW)) names.push(name);
+    let count = Math.min(limit, 0x7fffffff - start + 1);
+    if (count > GETDIR_BLIND && start >= 0) {
+      // Size the pipeline exactly: STAT at the same rev gives the entry count.
+      // Not a directory: one GETDIR fetches the server's NOTDIR/NOENT answer.
+      const stat = await this.stat(path, rev, opts);
+      count = stat.isDir ? Math.min(count, Math.max(0, stat.len - start)) : 1;
+    }
+    for await (const name of scanOffsets(issue, start, count, GETDIR_WINDOW, GETDIR_WINDOW)) {
+      names.push(name);
+    }
     return names;
   }
 

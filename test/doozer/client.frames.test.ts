@@ -416,6 +416,9 @@ describe('DoozerClient over a raw socket', () => {
     const names = ['a', 'b', 'c', 'd', 'e'];
     const server = await fixture((req) => {
       const name = names[req.offset];
+      if (req.verb === Verb.STAT) {
+        return req.path === '/d' ? { rev: -2n, len: names.length } : { rev: 3n, len: 1 };
+      }
       if (req.verb === Verb.GETDIR) {
         if (req.path === '/file') return { errCode: Err.NOTDIR };
         return name === undefined || req.offset < 0 ? { errCode: Err.RANGE } : { path: name };
@@ -436,6 +439,14 @@ describe('DoozerClient over a raw socket', () => {
     expect(await rejection(client.getdir('/file', 10))).toMatchObject({ code: 'NOTDIR' });
     const getdirs = conn.received.filter((r) => r.verb === Verb.GETDIR);
     expect(getdirs.every((r) => r.rev === 10n)).toBe(true);
+    // Sized by STAT at the same rev: exactly one GETDIR per entry for a full listing.
+    const before = conn.received.length;
+    expect(await client.getdir('/d', 10)).toEqual(names);
+    expect(conn.received.slice(before).map((r) => [r.verb, r.rev])).toEqual([
+      [Verb.STAT, 10n],
+      ...names.map(() => [Verb.GETDIR, 10n]),
+    ]);
+    expect(client.stats().reservedTags).toBe(0);
 
     const walked = [];
     for await (const entry of client.walk('/d/*', 10))
