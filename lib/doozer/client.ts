@@ -163,6 +163,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
   #attempt = 0;
   #failedInRow = 0;
   #connectedAt = 0;
+  #connectionId = 0;
   #closing: Promise<void> | undefined = undefined;
   /** Set first thing by close(): stops every reconnection path. */
   #closed = false;
@@ -244,6 +245,15 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
   /** `host:port` of the current connection, or `undefined` while there is none. */
   get address(): string | undefined {
     return this.#conn?.address;
+  }
+
+  /**
+   * Number of the current connection: 1 for the first, incremented on every
+   * reconnection (after ACCESS). While disconnected it keeps the number of
+   * the connection that was lost. See {@link RequestOptions.connectionId}.
+   */
+  get connectionId(): number {
+    return this.#connectionId;
   }
 
   /** The URI the client was created from (secret redacted when printed). */
@@ -534,7 +544,15 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
     op.arm(timeoutMs, opts?.signal);
     if (op.done) return op.promise;
     const conn = this.#conn;
-    if (conn !== undefined) {
+    const pinned = opts?.connectionId;
+    if (pinned !== undefined && (conn === undefined || pinned !== this.#connectionId)) {
+      op.fail(
+        new DoozerConnectionError(
+          `connection #${pinned} is gone (current: ${conn ? `#${this.#connectionId}` : 'none'})`,
+          conn?.address,
+        ),
+      );
+    } else if (conn !== undefined) {
       conn.send(op);
     } else if (this.#canQueue()) {
       op.queue = this.#queue;
@@ -648,6 +666,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
   /** Makes `conn` the current connection and sends the queued requests (after ACCESS, already done). */
   #adopt(conn: Connection, index: number, type: 'connected' | 'reconnected'): void {
     this.#conn = conn;
+    this.#connectionId++;
     this.#index = index;
     this.#state = 'connected';
     this.#failedInRow = 0;

@@ -65,6 +65,14 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Reject with the signal's reason when it aborts. */
   signal?: AbortSignal;
+  /**
+   * Send only on this connection (a {@link DoozerClient.connectionId} seen
+   * earlier). If that connection is gone (the client is disconnected or has
+   * reconnected since), the request rejects at once with
+   * `DoozerConnectionError` instead of waiting for or using another
+   * connection: for writes whose rev was observed on that connection.
+   */
+  connectionId?: number;
 }
 
 /** Options of {@link DoozerClient.watch}. */

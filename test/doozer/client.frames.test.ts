@@ -491,10 +491,34 @@ describe('DoozerClient over a raw socket', () => {
     expect(await reconnected).toEqual({ type: 'reconnected', address: server.address });
     expect(await rev).toBe(1);
     expect(events).toEqual([`disconnected ${server.address}`, `reconnected ${server.address}`]);
+    expect(client.connectionId).toBe(2);
     // The rotation went through the refused address first.
     expect(lines.some((l) => l.includes(`127.0.0.1:${refused}`) && l.includes('connecting'))).toBe(
       true,
     );
+  });
+
+  it('pins requests to a connection with connectionId', async () => {
+    const server = await fixture((req) => (req.verb === Verb.REV ? { rev: 8n } : undefined));
+    const { client, conn } = await connected(server);
+    expect(client.connectionId).toBe(1);
+    expect(await client.rev({ connectionId: 1 })).toBe(8);
+    conn.drop();
+    await nextEvent(client, 'disconnected');
+    expect(client.connectionId).toBe(1);
+    // The pinned connection is gone: reject at once instead of queueing.
+    const gone = await rejection(client.rev({ connectionId: 1 }));
+    expect(gone).toBeInstanceOf(DoozerConnectionError);
+    expect((gone as Error).message).toMatch(/connection #1 is gone/);
+    const unpinned = client.rev();
+    await nextEvent(client, 'reconnected');
+    expect(await unpinned).toBe(8);
+    expect(client.connectionId).toBe(2);
+    expect(await rejection(client.set('/x', 0, 'v', { connectionId: 1 }))).toBeInstanceOf(
+      DoozerConnectionError,
+    );
+    expect(await client.rev({ connectionId: 2 })).toBe(8);
+    expect(server.all.flatMap((c) => c.received.map((r) => r.verb))).not.toContain(Verb.SET);
   });
 
   it('waits for the reconnection within a request timeout, and fails it when the timeout passes', async () => {
