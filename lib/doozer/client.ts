@@ -537,7 +537,9 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
       timeoutMs =
         checkTimeout(opts?.timeoutMs, 'timeoutMs') ??
         (useDefaultTimeout ? this.#requestTimeoutMs : undefined);
-      op = new Op(create(RequestSchema, { ...init, verb }), verb, path, decode);
+      const req = create(RequestSchema, init);
+      req.verb = verb;
+      op = new Op(req, verb, path, decode);
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new DoozerArgumentError(String(e)));
     }
