@@ -653,6 +653,8 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
         await Promise.race([deadline, op.promise]);
       }
       if (this.#closed) throw new DoozerConnectionError('the Doozer client is closed', address);
+      // The connection may have failed right after answering ACCESS (same chunk).
+      if (!conn.open) throw new DoozerConnectionError(`connection to ${address} closed`, address);
       return conn;
     } catch (e) {
       if (conn) conn.fail(e instanceof Error ? e : new DoozerConnectionError(String(e), address));

@@ -498,6 +498,49 @@ describe('DoozerClient over a raw socket', () => {
     );
   });
 
+  it('connects over IPv6 loopback with a bracketed address', async () => {
+    const server = await RawServer.start(
+      (req) => (req.verb === Verb.REV ? { rev: 6n } : undefined),
+      '::1',
+    );
+    defer(() => server.close());
+    expect(server.address).toMatch(/^\[::1\]:\d+$/);
+    const client = track(await DoozerClient.connect(server.uri()));
+    expect(client.address).toBe(server.address);
+    expect(await client.rev()).toBe(6);
+  });
+
+  it('grows the reconnect delay while every address refuses', async () => {
+    const server = await fixture();
+    const { lines, logger } = captureLogger();
+    const { client, conn } = await connected(server, {
+      logger,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 40, multiplier: 2, jitter: 0 },
+    });
+    await server.close();
+    await conn.closed;
+    const delays = (): number[] =>
+      lines.flatMap((l) => /reconnecting in (\d+) ms/.exec(l)?.slice(1).map(Number) ?? []);
+    await vi.waitFor(() => expect(delays().length).toBeGreaterThanOrEqual(5), { timeout: 15_000 });
+    expect(delays().slice(0, 5)).toEqual([10, 20, 40, 40, 40]);
+    expect(client.state).not.toBe('connected');
+    expect(lines.some((l) => l.startsWith('warn doozer: disconnected from'))).toBe(true);
+  });
+
+  it('does not adopt a connection that failed in the same chunk as its ACCESS answer', async () => {
+    const server = await fixture((req, conn) => {
+      if (req.verb === Verb.ACCESS) {
+        conn.write(
+          Buffer.concat([responseFrame({ tag: req.tag }), Buffer.from([0, 0, 0, 2, 0xff, 0xff])]),
+        );
+        return null;
+      }
+      return undefined;
+    });
+    const err = await rejection(DoozerClient.connect(server.uri('&sk=k')));
+    expect(err).toBeInstanceOf(DoozerConnectionError);
+  });
+
   it('pins requests to a connection with connectionId', async () => {
     const server = await fixture((req) => (req.verb === Verb.REV ? { rev: 8n } : undefined));
     const { client, conn } = await connected(server);

@@ -146,16 +146,17 @@ export class RawServer {
   private constructor(
     private readonly server: Server,
     readonly port: number,
+    readonly host: string,
   ) {}
 
-  /** Starts a fixture on 127.0.0.1, port 0. */
-  static async start(auto?: AutoAnswer): Promise<RawServer> {
+  /** Starts a fixture on `host` (default 127.0.0.1), port 0. */
+  static async start(auto?: AutoAnswer, host = '127.0.0.1'): Promise<RawServer> {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(0, host, () => resolve());
     });
-    const fixture = new RawServer(server, (server.address() as AddressInfo).port);
+    const fixture = new RawServer(server, (server.address() as AddressInfo).port, host);
     server.on('connection', (socket) => {
       const conn = new RawConn(socket, auto);
       fixture.all.push(conn);
@@ -164,12 +165,12 @@ export class RawServer {
     return fixture;
   }
 
-  /** `127.0.0.1:PORT` */
+  /** `HOST:PORT` (`[v6]:PORT` for IPv6). */
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
   }
 
-  /** `doozer:?ca=127.0.0.1:PORT` plus `extra` query text. */
+  /** `doozer:?ca=HOST:PORT` plus `extra` query text. */
   uri(extra = ''): string {
     return `doozer:?ca=${this.address}${extra}`;
   }
