@@ -63,6 +63,16 @@ export class Connection implements Session {
     this.updateReading();
   }
 
+  /** Frames received and held back (server paused, or the client not reading its answers). */
+  get queuedFrames(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Bytes of answers waiting in the socket's write buffer. */
+  get bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+
   /** Sends one response (dropped once the connection is closing). */
   reply(response: Response): void {
     if (this.done || !this.socket.writable) return;

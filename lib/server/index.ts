@@ -1,2 +1,7 @@
 /** The embedded Doozer-compatible server (see docs/embedded-server.md). */
-export { DoozerServer, EMBEDDED_SERVER_VERSION, type DoozerServerOptions } from './server.js';
+export {
+  DoozerServer,
+  EMBEDDED_SERVER_VERSION,
+  type DoozerServerOptions,
+  type DoozerServerStats,
+} from './server.js';

@@ -38,6 +38,24 @@ export interface DoozerServerOptions {
   logger?: { info?(message: string): void; warn?(message: string): void };
 }
 
+/** What {@link DoozerServer.stats} reports. */
+export interface DoozerServerStats {
+  /** The current store rev. */
+  readonly rev: number;
+  /** Open client connections. */
+  readonly connections: number;
+  /** Requests (WAITs, reads at a future rev) waiting for a write. */
+  readonly waiting: number;
+  /** Request frames received but held back (server paused, or a client not reading). */
+  readonly queuedFrames: number;
+  /** Answer bytes waiting in the sockets' write buffers. */
+  readonly bufferedBytes: number;
+  /** Files in the store. */
+  readonly files: number;
+  /** Revs held in history. */
+  readonly historyEvents: number;
+}
+
 /** The version string the server stores in `/ctl/node/<id>/version`. */
 export const EMBEDDED_SERVER_VERSION = '0.9.0-alpha (nestjs-master-election embedded server)';
 
@@ -136,6 +154,26 @@ export class DoozerServer {
   /** Requests (WAITs, reads at a future rev) waiting for a write. */
   get waiting(): number {
     return this.engine.waiters.size;
+  }
+
+  /** Counters for tests, diagnostics and the benchmark. */
+  stats(): DoozerServerStats {
+    let queuedFrames = 0;
+    let bufferedBytes = 0;
+    for (const c of this.conns) {
+      queuedFrames += c.queuedFrames;
+      bufferedBytes += c.bufferedBytes;
+    }
+    const store = this.engine.store.stats;
+    return {
+      rev: this.rev,
+      connections: this.conns.size,
+      waiting: this.engine.waiters.size,
+      queuedFrames,
+      bufferedBytes,
+      files: store.files,
+      historyEvents: store.historyEvents,
+    };
   }
 
   /** True between {@link pause} and {@link resume}. */

@@ -2,6 +2,7 @@
  * Shared helpers of the embedded server's raw-socket tests: servers and raw
  * connections closed when the test finishes, and event-based waits.
  */
+import { createServer } from 'node:net';
 import { onTestFinished } from 'vitest';
 import {
   DoozerServer,
@@ -67,4 +68,13 @@ export async function expectBlocked(
 ): Promise<void> {
   await conn.call({ verb: Verb.REV });
   if (!(await isPending(answer, 3))) throw new Error('expected the request to be still waiting');
+}
+
+/** True when this machine can listen on the IPv6 loopback (`::1`). */
+export function ipv6Loopback(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ host: '::1', port: 0 }, () => probe.close(() => resolve(true)));
+  });
 }

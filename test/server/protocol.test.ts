@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { EMBEDDED_SERVER_VERSION } from '../../lib/testing/index.js';
 import { Verb } from '../../lib/wire/index.js';
-import { connectRaw, expectBlocked, startServer, within } from './helpers.js';
+import { connectRaw, expectBlocked, ipv6Loopback, startServer, within } from './helpers.js';
 
 const { GET, SET, DEL, REV, WAIT, NOP, WALK, GETDIR, STAT, SELF, ACCESS } = Verb;
 
@@ -55,13 +55,8 @@ describe('a fresh node', () => {
   });
 
   it('brackets an IPv6 host in the uri and the /ctl/ns address', async (ctx) => {
-    let server;
-    try {
-      server = await startServer({ host: '::1' });
-    } catch {
-      ctx.skip(); // no IPv6 loopback here
-      return;
-    }
+    if (!(await ipv6Loopback())) ctx.skip();
+    const server = await startServer({ host: '::1' });
     expect(server.uri).toBe(`doozer:?ca=[::1]:${server.port}`);
     const c = await connectRaw(server);
     const ns = await c.call({ verb: GET, path: `/ctl/ns/local/${server.nodeId}` });

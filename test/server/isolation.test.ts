@@ -1,0 +1,96 @@
+/**
+ * One client's behaviour never affects another's: a flooding client that
+ * does not read its answers is throttled (the server stops reading it once
+ * its write buffer is large), a client that vanishes with requests in flight
+ * has them freed at once, and many waiters cost a write only what matches.
+ */
+import { describe, expect, it } from 'vitest';
+import { encodeRequest } from '../../lib/testing/index.js';
+import { Verb } from '../../lib/wire/index.js';
+import { connectRaw, startServer, until, within } from './helpers.js';
+
+const { GET, SET, REV, WAIT, NOP } = Verb;
+
+describe('isolation', () => {
+  it('throttles a client that floods without reading, and still serves the others', async () => {
+    const server = await startServer();
+    const flooder = await connectRaw(server);
+    const other = await connectRaw(server);
+    await other.call({ verb: SET, path: '/big', rev: 0, value: Buffer.alloc(64 * 1024, 'x') });
+    flooder.socket.pause(); // it never reads its answers
+    const requests = 4000; // 4000 answers of 64 KiB: 256 MiB the server must not buffer
+    const frame = encodeRequest({ tag: 1, verb: GET, path: '/big' });
+    const batch = Buffer.concat(Array.from({ length: 100 }, () => frame));
+    for (let i = 0; i < requests / 100; i++) flooder.socket.write(batch);
+    await until(() => server.stats().queuedFrames > 0, 'the server to hold back the flood');
+    const held = server.stats();
+    expect(held.bufferedBytes).toBeLessThan(8 * 1024 * 1024);
+    // The others are served meanwhile.
+    for (let i = 0; i < 20; i++) {
+      expect((await within(other.call({ verb: REV }), 10_000, 'REV')).rev).toBe(59);
+    }
+    expect((await other.call({ verb: SET, path: '/other', rev: 0, value: '' })).rev).toBe(60);
+    expect(server.stats().bufferedBytes).toBeLessThan(8 * 1024 * 1024);
+    // Once it reads again, every request is answered, in order and completely.
+    let answers = 0;
+    flooder.socket.removeAllListeners('data');
+    const { FrameDecoder } = await import('../../lib/wire/index.js');
+    const decoder = new FrameDecoder();
+    flooder.socket.on('data', (chunk: Buffer) => decoder.push(chunk, () => answers++));
+    flooder.socket.resume();
+    await until(() => answers === requests, 'every answer', 60_000);
+    expect(server.stats().queuedFrames).toBe(0);
+  });
+
+  it('frees the waits and reads of a client that disconnects with requests in flight', async () => {
+    const server = await startServer();
+    const leaver = await connectRaw(server);
+    const stayer = await connectRaw(server);
+    const stays = stayer.call({ tag: 1, verb: WAIT, path: '/shared', rev: 59 });
+    for (let i = 0; i < 1000; i++) leaver.send({ verb: WAIT, path: `/w/${i}`, rev: 59 });
+    leaver.send({ verb: WAIT, path: '/shared', rev: 59 });
+    leaver.send({ verb: GET, path: '/shared', rev: 10_000 });
+    await leaver.call({ verb: REV });
+    expect(server.waiting).toBe(1003);
+    await leaver.close();
+    await until(() => server.waiting === 1, "the leaver's requests to be freed");
+    await stayer.call({ verb: SET, path: '/shared', rev: 0, value: 'v' });
+    expect(await stays).toMatchObject({ tag: 1, path: '/shared', rev: 59 });
+    expect(server.waiting).toBe(0);
+  });
+
+  it('a client closing in the middle of its own pipeline does not disturb the server', async () => {
+    const server = await startServer();
+    const stayer = await connectRaw(server);
+    for (let round = 0; round < 20; round++) {
+      const c = await connectRaw(server);
+      const frames = Buffer.concat(
+        Array.from({ length: 200 }, (_, i) =>
+          encodeRequest({ tag: i + 1, verb: i % 2 ? NOP : WAIT, path: '/x', rev: 1e6 }),
+        ),
+      );
+      c.socket.end(frames); // half-close right behind the requests
+      await c.closed;
+    }
+    await until(() => server.waiting === 0 && server.connections === 1, 'a clean server');
+    expect((await stayer.call({ verb: REV })).rev).toBeGreaterThan(58);
+  });
+
+  it('answers exactly the matching WAIT among 10,000 others', async () => {
+    const server = await startServer();
+    const c = await connectRaw(server);
+    const n = 10_000;
+    for (let i = 0; i < n; i++) {
+      c.send({ tag: i + 1, verb: WAIT, path: i % 2 ? `/lit/${i}` : `/glob/${i}/*`, rev: 59 });
+    }
+    await c.call({ tag: n + 1, verb: REV });
+    expect(server.waiting).toBe(n);
+    const hit = c.answerTo(5001); // tag 5001: i = 5000, the glob /glob/5000/*
+    await c.call({ tag: n + 2, verb: SET, path: '/glob/5000/x', rev: 0, value: '' });
+    expect(await hit).toMatchObject({ tag: 5001, path: '/glob/5000/x', rev: 59 });
+    const lit = c.answerTo(6000); // tag 6000: i = 5999, the literal /lit/5999
+    await c.call({ tag: n + 3, verb: SET, path: '/lit/5999', rev: 0, value: '' });
+    expect(await lit).toMatchObject({ tag: 6000, path: '/lit/5999', rev: 60 });
+    expect(server.waiting).toBe(n - 2);
+  });
+});
