@@ -676,13 +676,14 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
     this.#failedInRow = 0;
     this.#connectedAt = Date.now();
     this.#logger.debug?.(`doozer: ${type} to ${conn.address}`);
-    this.#emit({ type, address: conn.address });
+    // Queued requests go out first, then listeners hear of the connection.
     const queued = [...this.#queue];
     this.#queue.clear();
     for (const op of queued) {
       op.queue = undefined;
       conn.send(op);
     }
+    this.#emit({ type, address: conn.address });
   }
 
   #connectionClosed(conn: Connection, reason: Error): void {
@@ -693,8 +694,8 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
     this.#logger.warn?.(`doozer: disconnected from ${conn.address}: ${reason.message}`);
     this.#emit({ type: 'disconnected', address: conn.address, reason });
     if (this.#backoff === undefined) return;
-    if (Date.now() - this.#connectedAt >= Math.min(STABLE_CONNECTION_MS, this.#backoff.maxDelayMs))
-      this.#attempt = 0;
+    const lived = Date.now() - this.#connectedAt;
+    if (lived >= Math.min(STABLE_CONNECTION_MS, this.#backoff.maxDelayMs)) this.#attempt = 0;
     this.#scheduleReconnect();
   }
 
