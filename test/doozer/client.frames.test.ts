@@ -576,6 +576,12 @@ describe('DoozerClient over a raw socket', () => {
     const err = await rejection(client.rev({ timeoutMs: 30 }));
     expect(err).toBeInstanceOf(DoozerTimeoutError);
     expect(client.stats().queued).toBe(0);
+    const ac = new AbortController();
+    const aborted = rejection(client.get('/q', undefined, { signal: ac.signal }));
+    expect(client.stats().queued).toBe(1);
+    ac.abort(new Error('not any more'));
+    expect(((await aborted) as Error).message).toBe('not any more');
+    expect(client.stats().queued).toBe(0);
     expect(lines.some((l) => /reconnecting in \d+ ms/.test(l))).toBe(true);
   });
 
