@@ -130,6 +130,8 @@ async function waitMemory(client: DoozerClient): Promise<Record<string, number>>
 async function main(): Promise<void> {
   const { child, uri } = await startServer();
   try {
+    // Memory first, on its own client, before the throughput phases churn the heap.
+    const memory = await waitMemory(await DoozerClient.connect(uri, { reconnect: false }));
     const client = await DoozerClient.connect(uri, { reconnect: false });
     const value = 'x'.repeat(64);
     const keys = Array.from({ length: 64 }, (_, i) => `/bench/k${i}`);
@@ -139,7 +141,7 @@ async function main(): Promise<void> {
     const get64 = await phase(64, (w) => client.get(keys[w]!));
     const set1 = await phase(1, () => client.set('/bench/s0', -1, value));
     const set64 = await phase(64, (w) => client.set(keys[w]!, -1, value));
-    const memory = await waitMemory(client);
+    await client.close();
 
     const figures = {
       bench: 'doozer-client',
