@@ -1,0 +1,30 @@
+/** The Nest integration of the master election (without the terminus health indicator, see `master-election.health.ts`). */
+export { MasterElectionModule } from './master-election.module.js';
+export type {
+  MasterElectionModuleAsyncOptions,
+  MasterElectionModuleForRootOptions,
+} from './master-election.module.js';
+export { MasterElectionService } from './master-election.service.js';
+export type {
+  MasterElectionModuleExtras,
+  MasterElectionModuleOptions,
+  OnUnreachable,
+  WaitForMastershipOptions,
+} from './master-election.interfaces.js';
+export {
+  MasterElectionConnectError,
+  MasterElectionNotRunningError,
+  MastershipWaitError,
+  type MastershipWaitReason,
+} from './master-election.errors.js';
+export { MASTER_ELECTION_MODULE_OPTIONS } from './master-election.module-definition.js';
+export { getMasterElectionToken } from './master-election.constants.js';
+export { defaultAddress } from './master-election.options.js';
+export {
+  OnBecomeMaster,
+  OnBecomeSlave,
+  OnElectionError,
+  OnElectionFatal,
+} from './decorators/election-event.decorators.js';
+export { MasterOnly } from './decorators/master-only.decorator.js';
+export { InjectMasterElection } from './decorators/inject-master-election.decorator.js';

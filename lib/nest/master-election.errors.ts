@@ -1,0 +1,48 @@
+import { ElectionError } from '../election/index.js';
+
+/**
+ * Doozer could not be reached when the application booted (with
+ * `onUnreachable: 'fail'`). The message names the URI with its secret
+ * shown as `sk=***`; `cause` is the client's error.
+ */
+export class MasterElectionConnectError extends ElectionError {
+  override name = 'MasterElectionConnectError';
+  constructor(
+    /** The election's name. */
+    readonly election: string,
+    /** The Doozer URI, its secret redacted. */
+    readonly uri: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`election ${election}: cannot connect to Doozer at ${uri}: ${message}`, options);
+  }
+}
+
+/** The election has not started yet (before bootstrap, or still connecting) or has stopped. */
+export class MasterElectionNotRunningError extends ElectionError {
+  override name = 'MasterElectionNotRunningError';
+}
+
+/** Why `waitForMastership()` gave up. */
+export type MastershipWaitReason =
+  /** `timeoutMs` passed. */
+  | 'timeout'
+  /** The `signal` aborted (`cause` is its reason). */
+  | 'aborted'
+  /** The election stopped (application shutdown, or a fatal election error). */
+  | 'stopped'
+  /** The registration is not participating: this process can never become master. */
+  | 'not-participating';
+
+/** `waitForMastership()` gave up; `reason` says why. */
+export class MastershipWaitError extends ElectionError {
+  override name = 'MastershipWaitError';
+  constructor(
+    readonly reason: MastershipWaitReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

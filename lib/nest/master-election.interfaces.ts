@@ -1,0 +1,77 @@
+import type { DoozerClient } from '../doozer/index.js';
+
+/** What `MasterElectionModule` does when Doozer cannot be reached at boot. */
+export type OnUnreachable = 'fail' | 'retry';
+
+/** Options of one election registered with `MasterElectionModule.forRoot()` / `forRootAsync()`. */
+export interface MasterElectionModuleOptions {
+  /**
+   * The Doozer URI to connect to, e.g. `doozer:?ca=10.0.0.1:8046&sk=secret`.
+   * Registrations of one application that give the same `uri` (and
+   * `bootUri`) share one connection. Give either `uri` or `client`.
+   */
+  uri?: string;
+  /**
+   * An already connected Doozer client to use instead of `uri`. It is never
+   * closed by the module: its owner closes it after the application.
+   */
+  client?: DoozerClient;
+  /** Boot URI used to resolve a `cn=` cluster name of `uri`. */
+  bootUri?: string;
+  /**
+   * The election's name: one Doozer path component (letters, digits, `.`
+   * and `-`). The election file is `/ns/service/master/<name>`. Also the
+   * name by which decorators and `@InjectMasterElection()` select it.
+   */
+  name: string;
+  /**
+   * The `host:port` this process advertises (written to the election file)
+   * while it is master. Default `${os.hostname()}:${process.pid}`: unique per
+   * process, but the same for several applications in one process.
+   */
+  address?: string;
+  /** False for a passive follower that never becomes master. Default true. */
+  participating?: boolean;
+  /** See the election engine's `MasterElectionOptions.leaseMs`. Default 10000. */
+  leaseMs?: number;
+  /** See `MasterElectionOptions.renewDeadlineMs`. Default 7000. */
+  renewDeadlineMs?: number;
+  /** See `MasterElectionOptions.retryPeriodMs`. Default 2000. */
+  retryPeriodMs?: number;
+  /** See `MasterElectionOptions.electionJitterMs`. Default: adaptive. */
+  electionJitterMs?: number;
+  /** See `MasterElectionOptions.respectLeaselessMaster`. Default false. */
+  respectLeaselessMaster?: boolean;
+  /** Force a new election once this process has joined (deposes the current master). Default false. */
+  forceElectionOnStart?: boolean;
+  /** Limit of one connection attempt to Doozer. Default: the client's (5000 ms). */
+  connectTimeoutMs?: number;
+  /**
+   * When Doozer cannot be reached at boot: `'fail'` (default) fails the boot
+   * with a {@link MasterElectionConnectError} naming the URI (without its
+   * secret); `'retry'` lets the application boot and keeps connecting in
+   * the background, starting the election once connected.
+   */
+  onUnreachable?: OnUnreachable;
+}
+
+/** Registration-level options of `forRoot()` / `forRootAsync()`, beside the election options. */
+export interface MasterElectionModuleExtras {
+  /** Register the module globally (its services are injectable everywhere). Default false. */
+  isGlobal?: boolean;
+  /**
+   * This registration is the default one: `@InjectMasterElection()`, a
+   * plain `MasterElectionService` injection and decorators without an
+   * election name select it. Default true; at most one registration of an
+   * application may be the default, so give `isDefault: false` to the others.
+   */
+  isDefault?: boolean;
+}
+
+/** Options of `waitForMastership()`. */
+export interface WaitForMastershipOptions {
+  /** Reject with a `MastershipWaitError` (reason `'timeout'`) after this many milliseconds. */
+  timeoutMs?: number;
+  /** Reject with a `MastershipWaitError` (reason `'aborted'`) when this signal aborts. */
+  signal?: AbortSignal;
+}

@@ -1,0 +1,74 @@
+/** Every message the Nest integration logs or throws, in one place. */
+import type { ElectionEvent } from './master-election-metadata.accessor.js';
+
+/** The decorator that subscribes to an event, for messages. */
+export const DECORATOR_OF: Readonly<Record<ElectionEvent, string>> = {
+  becomeMaster: '@OnBecomeMaster',
+  becomeSlave: '@OnBecomeSlave',
+  electionError: '@OnElectionError',
+  electionFatal: '@OnElectionFatal',
+};
+
+const describeName = (name: string | undefined): string =>
+  name === undefined ? 'the default election' : `election "${name}"`;
+
+export const NON_STATIC_PROVIDER = (
+  decorator: string,
+  label: string,
+  name: string | undefined,
+): string =>
+  `Cannot register ${decorator} handler "${label}" for ${describeName(name)}: its provider is request-scoped or transient (or depends on one). Election events are delivered only to static providers and controllers; the handler is skipped.`;
+
+export const UNKNOWN_ELECTION = (decorator: string, label: string, name: string): string =>
+  `${decorator}("${name}") on "${label}" names no election registered with MasterElectionModule in this application; it will never fire.`;
+
+export const NO_DEFAULT_ELECTION = (decorator: string, label: string): string =>
+  `${decorator}() on "${label}" has no election name, but no MasterElectionModule registration of this application is the default one (isDefault); it will never fire.`;
+
+export const HANDLER_FAILED = (decorator: string, label: string, name: string): string =>
+  `${decorator} handler "${label}" of election "${name}" failed`;
+
+export const BECOME_MASTER_FAILED = (name: string, count: number): string =>
+  `election "${name}": ${count} @OnBecomeMaster handlers failed; the term is given up`;
+
+export const MASTER_ONLY_SKIPPED = (label: string, name: string | undefined): string =>
+  `${label} skipped: this process is not the master of ${describeName(name)}`;
+
+export const DUPLICATE_ELECTION = (name: string): string =>
+  `MasterElectionModule: election "${name}" is registered more than once in this application; register each election name once`;
+
+export const DUPLICATE_DEFAULT = (first: string, second: string): string =>
+  `MasterElectionModule: elections "${first}" and "${second}" are both the default registration; give all but one of them \`isDefault: false\``;
+
+export const STATIC_NAME_MISMATCH = (staticName: string, name: unknown): string =>
+  `forRootAsync() was given name "${staticName}" but its options name ${JSON.stringify(name)}; they must be the same`;
+
+export const ASYNC_NEEDS_NAME =
+  'MasterElectionModule.forRootAsync() with `isDefault: false` needs a static `name` (the election name), or its service could not be injected';
+
+export const UNKNOWN_OPTION = (name: string, option: string): string =>
+  `election "${name}": unknown MasterElectionModule option "${option}" is ignored`;
+
+export const RETRYING = (name: string, uri: string, reason: string, delayMs: number): string =>
+  `election "${name}": Doozer at ${uri} is unreachable (${reason}); retrying in ${delayMs} ms`;
+
+export const ACCESS_REFUSED = (name: string, uri: string, reason: string): string =>
+  `election ${name} stopped: Doozer at ${uri} refused access (${reason}); check the secret (sk=) of the URI`;
+
+export const START_RETRYING = (name: string, reason: string, delayMs: number): string =>
+  `election "${name}": could not start (${reason}); retrying in ${delayMs} ms`;
+
+export const CONNECTED = (name: string, uri: string): string =>
+  `election "${name}": connected to Doozer at ${uri}`;
+
+export const RESIGN_FAILED = (name: string, reason: string): string =>
+  `election "${name}": resigning at shutdown failed: ${reason}`;
+
+export const RESIGN_SLOW = (name: string, ms: number): string =>
+  `election "${name}": resigning at shutdown did not finish within ${ms} ms (is Doozer reachable?); the term has ended, others take over when the lease runs out`;
+
+export const CLOSE_FAILED = (name: string, reason: string): string =>
+  `election "${name}": closing at shutdown failed: ${reason}`;
+
+export const NOT_RUNNING = (name: string, what: string): string =>
+  `election "${name}" is not running (${what}): it starts when the application bootstraps and stops when it shuts down`;

@@ -1,0 +1,167 @@
+import { hostname } from 'node:os';
+import { DoozerUriError, parseDoozerUri, type DoozerClient } from '../doozer/index.js';
+import {
+  ElectionConfigError,
+  validateAddress,
+  validateElectionName,
+  type MasterElectionOptions,
+} from '../election/index.js';
+import { resolveElectionOptions } from '../election/options.js';
+import type { MasterElectionModuleOptions, OnUnreachable } from './master-election.interfaces.js';
+import { STATIC_NAME_MISMATCH } from './master-election.messages.js';
+
+/** Module options checked, with their defaults applied. */
+export interface ResolvedModuleOptions {
+  readonly name: string;
+  readonly address: string;
+  readonly participating: boolean;
+  readonly uri: string | undefined;
+  readonly client: DoozerClient | undefined;
+  readonly bootUri: string | undefined;
+  readonly connectTimeoutMs: number | undefined;
+  readonly onUnreachable: OnUnreachable;
+  readonly forceElectionOnStart: boolean;
+  /** The engine's timing options (without logger and clock). */
+  readonly election: MasterElectionOptions;
+  /** `renewDeadlineMs` with its default applied. */
+  readonly renewDeadlineMs: number;
+  /** Option keys that are not options (typos), to warn about. */
+  readonly unknownKeys: readonly string[];
+}
+
+const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof MasterElectionModuleOptions>([
+  'uri',
+  'client',
+  'bootUri',
+  'name',
+  'address',
+  'participating',
+  'leaseMs',
+  'renewDeadlineMs',
+  'retryPeriodMs',
+  'electionJitterMs',
+  'respectLeaselessMaster',
+  'forceElectionOnStart',
+  'connectTimeoutMs',
+  'onUnreachable',
+]);
+
+const optionalBoolean = (option: string, value: unknown, fallback: boolean): boolean => {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new ElectionConfigError(option, `must be true or false (got ${JSON.stringify(value)})`);
+  }
+  return value;
+};
+
+const isDoozerClient = (value: unknown): value is DoozerClient =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as { close?: unknown }).close === 'function' &&
+  'state' in value;
+
+/** Parses a URI option; its errors never contain the secret. */
+function checkUri(option: string, uri: unknown): void {
+  try {
+    parseDoozerUri(uri as string);
+  } catch (err) {
+    if (!(err instanceof DoozerUriError)) throw err;
+    throw new ElectionConfigError(option, `invalid Doozer URI: ${err.message}`);
+  }
+}
+
+/** The default advertised address: `${os.hostname()}:${process.pid}`. */
+export function defaultAddress(): string {
+  return `${hostname()}:${process.pid}`;
+}
+
+/**
+ * Checks the options of one registration and applies the defaults. Throws
+ * an `ElectionConfigError` naming the option at fault, including the
+ * engine's timing checks, so bad options fail the boot before anything
+ * connects.
+ */
+export function resolveModuleOptions(
+  options: MasterElectionModuleOptions | undefined,
+  staticName: string | undefined,
+): ResolvedModuleOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new ElectionConfigError(
+      'options',
+      `MasterElectionModule needs an options object (got ${String(options)})`,
+    );
+  }
+  const raw = options as MasterElectionModuleOptions & Record<string, unknown>;
+  const givenName = raw.name ?? staticName;
+  if (staticName !== undefined && givenName !== staticName) {
+    throw new ElectionConfigError('name', STATIC_NAME_MISMATCH(staticName, raw.name));
+  }
+  const name = validateElectionName(givenName);
+
+  const { uri, client } = raw;
+  if ((uri === undefined) === (client === undefined)) {
+    throw new ElectionConfigError(
+      uri === undefined ? 'uri' : 'client',
+      'give either `uri` (a Doozer URI) or `client` (a connected DoozerClient), not both nor neither',
+    );
+  }
+  if (uri !== undefined) checkUri('uri', uri);
+  if (raw.bootUri !== undefined) checkUri('bootUri', raw.bootUri);
+  if (client !== undefined && !isDoozerClient(client)) {
+    throw new ElectionConfigError('client', 'must be a DoozerClient');
+  }
+  const address = validateAddress(raw.address ?? defaultAddress());
+  const participating = optionalBoolean('participating', raw.participating, true);
+  const forceElectionOnStart = optionalBoolean(
+    'forceElectionOnStart',
+    raw.forceElectionOnStart,
+    false,
+  );
+  const onUnreachable = raw.onUnreachable ?? 'fail';
+  if (onUnreachable !== 'fail' && onUnreachable !== 'retry') {
+    throw new ElectionConfigError(
+      'onUnreachable',
+      `must be 'fail' or 'retry' (got ${JSON.stringify(onUnreachable)})`,
+    );
+  }
+  const connectTimeoutMs = raw.connectTimeoutMs;
+  if (
+    connectTimeoutMs !== undefined &&
+    (typeof connectTimeoutMs !== 'number' ||
+      !Number.isFinite(connectTimeoutMs) ||
+      connectTimeoutMs <= 0)
+  ) {
+    throw new ElectionConfigError(
+      'connectTimeoutMs',
+      `must be a positive, finite number of milliseconds (got ${String(connectTimeoutMs)})`,
+    );
+  }
+  const election: MasterElectionOptions = {
+    leaseMs: raw.leaseMs,
+    renewDeadlineMs: raw.renewDeadlineMs,
+    retryPeriodMs: raw.retryPeriodMs,
+    electionJitterMs: raw.electionJitterMs,
+    respectLeaselessMaster: optionalBoolean(
+      'respectLeaselessMaster',
+      raw.respectLeaselessMaster,
+      false,
+    ),
+  };
+  // The engine's own checks, now rather than at bootstrap.
+  const { renewDeadlineMs } = resolveElectionOptions(election);
+
+  return {
+    name,
+    address,
+    participating,
+    uri,
+    client,
+    bootUri: raw.bootUri,
+    connectTimeoutMs,
+    onUnreachable,
+    forceElectionOnStart,
+    election,
+    renewDeadlineMs,
+    unknownKeys: Object.keys(raw).filter((k) => !KNOWN_KEYS.has(k)),
+  };
+}

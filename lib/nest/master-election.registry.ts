@@ -1,0 +1,80 @@
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { DoozerConnectionPool } from './doozer-connection.pool.js';
+import { LOGGER_CONTEXT } from './master-election.constants.js';
+import {
+  DECORATOR_OF,
+  DUPLICATE_DEFAULT,
+  DUPLICATE_ELECTION,
+  NO_DEFAULT_ELECTION,
+  UNKNOWN_ELECTION,
+} from './master-election.messages.js';
+import type { ElectionEvent } from './master-election-metadata.accessor.js';
+
+/** What the registry knows of a registration. */
+export interface RegisteredElection {
+  /** The election name. */
+  readonly name: string;
+  readonly isDefault: boolean;
+}
+
+/** A decorator found on a method, whichever registration it selects. */
+export interface DeclaredHandler {
+  readonly event: ElectionEvent | 'masterOnly';
+  readonly name: string | undefined;
+  readonly label: string;
+}
+
+/**
+ * The elections of one application (shared by its `MasterElectionModule`
+ * registrations): checks that names and the default are unique, warns about
+ * decorators that select no registration, and holds the shared Doozer
+ * connections.
+ */
+@Injectable()
+export class MasterElectionRegistry implements OnApplicationShutdown {
+  /** The application's Doozer connections, one per URI. */
+  readonly connections = new DoozerConnectionPool();
+  private readonly logger = new Logger(LOGGER_CONTEXT);
+  private readonly elections = new Map<string, RegisteredElection>();
+  private readonly declared = new Map<string, DeclaredHandler>();
+  private checked = false;
+
+  /** Adds a registration; throws when its name, or its being the default, is already taken. */
+  register(election: RegisteredElection): void {
+    if (this.elections.has(election.name)) throw new Error(DUPLICATE_ELECTION(election.name));
+    if (election.isDefault) {
+      const other = [...this.elections.values()].find((e) => e.isDefault);
+      if (other) throw new Error(DUPLICATE_DEFAULT(other.name, election.name));
+    }
+    this.elections.set(election.name, election);
+  }
+
+  /** Notes a decorator seen on a method, for {@link checkDeclarations}. */
+  declare(handler: DeclaredHandler): void {
+    this.declared.set(`${handler.label}\u0000${handler.event}\u0000${handler.name ?? ''}`, handler);
+  }
+
+  /**
+   * Warns (once) about every declared decorator that selects no registered
+   * election. Called by each registration at bootstrap, when every
+   * registration has explored the application.
+   */
+  checkDeclarations(): void {
+    if (this.checked) return;
+    this.checked = true;
+    const hasDefault = [...this.elections.values()].some((e) => e.isDefault);
+    for (const d of this.declared.values()) {
+      const decorator = d.event === 'masterOnly' ? '@MasterOnly' : DECORATOR_OF[d.event];
+      if (d.name === undefined) {
+        if (!hasDefault) this.logger.warn(NO_DEFAULT_ELECTION(decorator, d.label));
+      } else if (!this.elections.has(d.name)) {
+        this.logger.warn(UNKNOWN_ELECTION(decorator, d.label, d.name));
+      }
+    }
+  }
+
+  /** Closes connections left open (every registration releases its own before this runs). */
+  async onApplicationShutdown(): Promise<void> {
+    await this.connections.closeAll();
+  }
+}

@@ -1,0 +1,142 @@
+/** Shared harness of the Nest integration tests: an embedded server, apps, and waiting on events. */
+import type { INestApplicationContext, ModuleMetadata } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { afterEach, beforeEach } from 'vitest';
+import { firstValueFrom, filter, ReplaySubject, throwError, timeout, type Observable } from 'rxjs';
+import {
+  getMasterElectionToken,
+  MasterElectionService,
+  type ElectionState,
+} from 'nestjs-master-election';
+import { DoozerServer } from 'nestjs-master-election/testing';
+
+/** Short election timings for tests. */
+export const FAST = { leaseMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 200 } as const;
+
+/** How long a test waits for anything before failing (generous: loaded 2-core CI). */
+export const WAIT_MS = 20_000;
+
+/** Waits for the first value of `source` matching `predicate`, failing after `ms`. */
+export function waitFor<T>(
+  source: Observable<T>,
+  predicate: (value: T) => boolean,
+  what: string,
+  ms = WAIT_MS,
+): Promise<T> {
+  return firstValueFrom(
+    source.pipe(
+      filter(predicate),
+      timeout({
+        first: ms,
+        with: () => throwError(() => new Error(`timed out after ${ms} ms waiting for ${what}`)),
+      }),
+    ),
+  );
+}
+
+/** Waits until `service` reports `role`. */
+export function waitForRole(
+  service: MasterElectionService,
+  role: ElectionState['role'],
+): Promise<ElectionState> {
+  return waitFor(service.state$, (s) => s.role === role, `${service.address} to be ${role}`);
+}
+
+/** Records what a provider's decorated methods received, in order. */
+export class EventLog<E = { type: string; value: unknown }> {
+  readonly all: E[] = [];
+  readonly events$ = new ReplaySubject<E>();
+
+  push(event: E): void {
+    this.all.push(event);
+    this.events$.next(event);
+  }
+
+  next(predicate: (e: E) => boolean, what: string): Promise<E> {
+    return waitFor(this.events$, predicate, what);
+  }
+}
+
+/** A started application of a test. */
+export interface TestApp {
+  readonly app: INestApplicationContext;
+  /** The default registration's service, or the one registered as `name`. */
+  service(name?: string): MasterElectionService;
+  close(): Promise<void>;
+}
+
+/** One embedded server, and every app and resource of a test, closed by {@link Harness.close}. */
+export class Harness {
+  server!: DoozerServer;
+  private closers: (() => unknown)[] = [];
+
+  async start(): Promise<this> {
+    this.server = await DoozerServer.start({ heartbeatMs: false });
+    const server = this.server;
+    this.defer(() => server.close());
+    return this;
+  }
+
+  /** Runs `fn` at {@link close}, before what was deferred earlier. */
+  defer(fn: () => unknown): void {
+    this.closers.push(fn);
+  }
+
+  /**
+   * Compiles and initialises an application. `http` makes a Nest HTTP
+   * application (never listening) with shutdown hooks enabled.
+   */
+  async app(metadata: ModuleMetadata, options: { http?: boolean } = {}): Promise<TestApp> {
+    const moduleRef = await Test.createTestingModule(metadata).compile();
+    let app: INestApplicationContext = moduleRef;
+    if (options.http) {
+      const http = moduleRef.createNestApplication({ logger: false });
+      http.enableShutdownHooks();
+      app = http;
+    }
+    let closed = false;
+    const close = async (): Promise<void> => {
+      if (closed) return;
+      closed = true;
+      await app.close();
+    };
+    this.defer(close);
+    await app.init();
+    return {
+      app,
+      close,
+      service: (name) =>
+        app.get<MasterElectionService>(
+          name === undefined ? MasterElectionService : getMasterElectionToken(name),
+          { strict: false },
+        ),
+    };
+  }
+
+  /** Closes every app, then the resources, then the server (reverse order of creation). */
+  async close(): Promise<void> {
+    const closers = this.closers.reverse();
+    this.closers = [];
+    const errors: unknown[] = [];
+    for (const fn of closers) {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length > 0) throw new AggregateError(errors, 'cleanup failed');
+  }
+}
+
+/** A harness started before each test of the enclosing `describe` and closed after it. */
+export function useHarness(): Harness {
+  const h = new Harness();
+  beforeEach(async () => {
+    await h.start();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+  return h;
+}

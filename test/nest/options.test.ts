@@ -1,0 +1,245 @@
+import { Injectable, Logger, Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  ElectionConfigError,
+  ElectionFatalError,
+  InjectMasterElection,
+  MasterElectionConnectError,
+  MasterElectionModule,
+  MasterElectionNotRunningError,
+  MasterElectionService,
+  OnElectionFatal,
+  type MasterElectionModuleOptions,
+} from 'nestjs-master-election';
+import { DoozerClient } from 'nestjs-master-election/doozer';
+import { DoozerServer } from 'nestjs-master-election/testing';
+import { FAST, useHarness, waitForRole } from './helpers.js';
+
+describe('MasterElectionModule options', () => {
+  const h = useHarness();
+
+  const base = (): MasterElectionModuleOptions => ({
+    uri: h.server.uri,
+    name: 'opts',
+    address: 'a:1',
+    ...FAST,
+  });
+
+  it.each<[string, Partial<Record<keyof MasterElectionModuleOptions, unknown>>]>([
+    ['name', { name: 'a/b' }],
+    ['name', { name: '' }],
+    ['uri', { uri: undefined }],
+    ['uri', { uri: 'http://127.0.0.1:8046' }],
+    ['client', { client: {} }],
+    ['address', { address: 'no port' }],
+    ['renewDeadlineMs', { leaseMs: 500, renewDeadlineMs: 600 }],
+    ['retryPeriodMs', { retryPeriodMs: 700 }],
+    ['leaseMs', { leaseMs: -1 }],
+    ['electionJitterMs', { electionJitterMs: 500 }],
+    ['participating', { participating: 'yes' }],
+    ['onUnreachable', { onUnreachable: 'later' }],
+    ['connectTimeoutMs', { connectTimeoutMs: 0 }],
+  ])('rejects a bad %s at boot, naming it', async (option, bad) => {
+    const options = { ...base(), ...bad } as MasterElectionModuleOptions;
+    const boot = h.app({ imports: [MasterElectionModule.forRoot(options)] });
+    await expect(boot).rejects.toBeInstanceOf(ElectionConfigError);
+    await expect(boot).rejects.toMatchObject({
+      option,
+      message: expect.stringMatching(new RegExp(`^${option}: `)) as unknown,
+    });
+  });
+
+  it('rejects two default registrations, and one election registered twice', async () => {
+    await expect(
+      h.app({
+        imports: [
+          MasterElectionModule.forRoot({ ...base(), name: 'one' }),
+          MasterElectionModule.forRoot({ ...base(), name: 'two' }),
+        ],
+      }),
+    ).rejects.toThrow(/"one" and "two" are both the default registration.*isDefault: false/);
+    await expect(
+      h.app({
+        imports: [
+          MasterElectionModule.forRoot({ ...base(), name: 'one' }),
+          MasterElectionModule.forRoot({ ...base(), name: 'one', isDefault: false }),
+        ],
+      }),
+    ).rejects.toThrow(/election "one" is registered more than once/);
+    expect(() =>
+      MasterElectionModule.forRootAsync({ isDefault: false, useFactory: () => base() }),
+    ).toThrow(ElectionConfigError);
+  });
+
+  it('warns about unknown options', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    h.defer(() => warn.mockRestore());
+    await h.app({
+      imports: [
+        MasterElectionModule.forRoot({ ...base(), leaseMS: 5 } as MasterElectionModuleOptions),
+      ],
+    });
+    expect(warn).toHaveBeenCalledWith(
+      'election "opts": unknown MasterElectionModule option "leaseMS" is ignored',
+    );
+  });
+
+  it("fails the boot when Doozer is unreachable (onUnreachable: 'fail'), naming the URI without its secret", async () => {
+    await h.server.stop();
+    const uri = `doozer:?ca=${h.server.address}&sk=top-secret-value`;
+    const boot = h.app({
+      imports: [MasterElectionModule.forRoot({ ...base(), uri, connectTimeoutMs: 2000 })],
+    });
+    await expect(boot).rejects.toBeInstanceOf(MasterElectionConnectError);
+    const err = (await boot.catch((e: unknown) => e)) as MasterElectionConnectError;
+    expect(err.message).toContain(
+      `cannot connect to Doozer at doozer:?ca=${h.server.address}&sk=***`,
+    );
+    expect(err.uri).toBe(`doozer:?ca=${h.server.address}&sk=***`);
+    expect(`${err.message} ${String(err.stack)}`).not.toContain('top-secret-value');
+  });
+
+  it("keeps connecting in the background with onUnreachable: 'retry'", async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    h.defer(() => warn.mockRestore());
+    const server = await DoozerServer.start({ heartbeatMs: false, rwSecret: 'retry-secret' });
+    h.defer(() => server.close());
+    await server.stop();
+    const app = await h.app({
+      imports: [
+        MasterElectionModule.forRoot({
+          ...base(),
+          uri: `${server.uri}&sk=retry-secret`,
+          onUnreachable: 'retry',
+        }),
+      ],
+    });
+    const service = app.service();
+    expect(service.state.role).toBe('stopped');
+    expect(service.health()).toMatchObject({ healthy: false, connected: false });
+    await expect(service.readCurrentMaster()).rejects.toBeInstanceOf(MasterElectionNotRunningError);
+    await vi.waitFor(() => expect(warn).toHaveBeenCalled(), { timeout: 10_000 });
+    const retrying = warn.mock.calls.map((c) => String(c[0])).find((m) => m.includes('retrying'));
+    expect(retrying).toContain('sk=***');
+    expect(retrying).not.toContain('retry-secret');
+
+    await server.restart();
+    await waitForRole(service, 'master');
+    expect(service.health()).toMatchObject({ healthy: true, role: 'master', connected: true });
+  });
+
+  it("stops retrying and reports a fatal error when Doozer refuses access (onUnreachable: 'retry')", async () => {
+    const error = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    h.defer(() => error.mockRestore());
+    const fatal: Error[] = [];
+
+    @Injectable()
+    class Fatal {
+      @OnElectionFatal()
+      onFatal(err: Error): void {
+        fatal.push(err);
+      }
+    }
+
+    const server = await DoozerServer.start({ heartbeatMs: false, rwSecret: 'right' });
+    h.defer(() => server.close());
+    const app = await h.app({
+      imports: [
+        MasterElectionModule.forRoot({
+          ...base(),
+          uri: `${server.uri}&sk=wrong`,
+          onUnreachable: 'retry',
+        }),
+      ],
+      providers: [Fatal],
+    });
+    await vi.waitFor(() => expect(fatal).toHaveLength(1), { timeout: 10_000 });
+    expect(fatal[0]).toBeInstanceOf(ElectionFatalError);
+    expect(fatal[0]?.message).toMatch(/sk=\*\*\* refused access/);
+    expect(fatal[0]?.message).not.toContain('wrong');
+    await expect(app.service().waitForMastership()).rejects.toMatchObject({ reason: 'stopped' });
+  });
+
+  it('closes cleanly while still retrying', async () => {
+    await h.server.stop();
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    h.defer(() => warn.mockRestore());
+    const app = await h.app({
+      imports: [MasterElectionModule.forRoot({ ...base(), onUnreachable: 'retry' })],
+    });
+    await app.close();
+    expect(app.service().state.role).toBe('stopped');
+  });
+
+  it('uses a given client and never closes it', async () => {
+    const client = await DoozerClient.connect(h.server.uri);
+    h.defer(() => client.close());
+    const { uri: _uri, ...rest } = base();
+    const app = await h.app({ imports: [MasterElectionModule.forRoot({ ...rest, client })] });
+    await waitForRole(app.service(), 'master');
+    await app.close();
+    expect(client.state).toBe('connected');
+    expect(h.server.connections).toBe(1);
+  });
+
+  it('forRootAsync with @nestjs/config: useFactory and useClass, global registration', async () => {
+    @Injectable()
+    class ElectionConfig {
+      constructor(private readonly config: ConfigService) {}
+      createMasterElectionOptions(): MasterElectionModuleOptions {
+        return {
+          uri: this.config.getOrThrow<string>('DOOZER_URI'),
+          address: 'a:1',
+          ...FAST,
+        } as MasterElectionModuleOptions; // the name comes from forRootAsync
+      }
+    }
+
+    @Injectable()
+    class Feature {
+      constructor(
+        readonly election: MasterElectionService,
+        @InjectMasterElection('by-class') readonly byClass: MasterElectionService,
+      ) {}
+    }
+    @Module({ providers: [Feature], exports: [Feature] })
+    class FeatureModule {}
+
+    const app = await h.app({
+      imports: [
+        ConfigModule.forRoot({
+          ignoreEnvFile: true,
+          load: [() => ({ DOOZER_URI: h.server.uri, ELECTION_NAME: 'from-config' })],
+        }),
+        MasterElectionModule.forRootAsync({
+          isGlobal: true,
+          imports: [ConfigModule],
+          inject: [ConfigService],
+          useFactory: (config: ConfigService) => ({
+            uri: config.getOrThrow<string>('DOOZER_URI'),
+            name: config.getOrThrow<string>('ELECTION_NAME'),
+            address: 'a:1',
+            ...FAST,
+          }),
+        }),
+        MasterElectionModule.forRootAsync({
+          name: 'by-class',
+          isDefault: false,
+          isGlobal: true,
+          imports: [ConfigModule],
+          useClass: ElectionConfig,
+        }),
+        FeatureModule,
+      ],
+    });
+    const feature = app.app.get(Feature);
+    expect(feature.election.name).toBe('from-config');
+    expect(feature.byClass.name).toBe('by-class');
+    await Promise.all([
+      waitForRole(feature.election, 'master'),
+      waitForRole(feature.byClass, 'master'),
+    ]);
+    expect(h.server.connections).toBe(1); // one URI: one shared connection
+  });
+});
