@@ -17,7 +17,6 @@ export {
   MastershipWaitError,
   type MastershipWaitReason,
 } from './master-election.errors.js';
-export { MASTER_ELECTION_MODULE_OPTIONS } from './master-election.module-definition.js';
 export { getMasterElectionToken } from './master-election.constants.js';
 export { defaultAddress } from './master-election.options.js';
 export {

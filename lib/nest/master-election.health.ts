@@ -64,7 +64,7 @@ export class MasterElectionHealthIndicator {
    * Checks the election registered as `name` (default: the default
    * registration) and reports it under `key`.
    */
-  async isHealthy<const Key extends string>(
+  async isHealthy<Key extends string>(
     key: Key,
     name?: string,
   ): Promise<MasterElectionHealthResult<Key>> {

@@ -118,6 +118,7 @@ export class MasterElectionService
   private readyTerm: MasterTerm | undefined;
   private closing = false;
   private halted = false;
+  private completed = false;
 
   /** The receiver the engine notifies; every notification is awaited before the next. */
   private readonly receiver: MasterElectionEventReceiver = {
@@ -141,8 +142,6 @@ export class MasterElectionService
     this.state$ = this.subject.asObservable();
     for (const key of this.opts.unknownKeys) this.logger.warn(UNKNOWN_OPTION(this.name, key));
     registry.register({ name: this.name, isDefault: this.isDefault });
-    const keys: ElectionKey[] = this.isDefault ? [this.name, DEFAULT_ELECTION] : [this.name];
-    addRunning(keys, this);
   }
 
   // ------------------------------------------------------------------ queries
@@ -207,7 +206,7 @@ export class MasterElectionService
         healthy: false,
         ...state,
         connected: connection?.state === 'connected',
-        reason: this.closing ? 'election stopped' : 'election not started (connecting to Doozer)',
+        reason: this.closing ? 'election stopped' : 'election not started',
       };
     }
     return { ...election.health(), ...state };
@@ -296,15 +295,22 @@ export class MasterElectionService
   /** Starts the election (after every module has initialised, so every handler is registered). */
   async onApplicationBootstrap(): Promise<void> {
     this.registry.checkDeclarations();
+    const keys: ElectionKey[] = this.isDefault ? [this.name, DEFAULT_ELECTION] : [this.name];
+    addRunning(keys, this);
     if (this.opts.onUnreachable === 'retry') {
       this.starting = this.startRetrying(this.stopStarting.signal);
       return;
     }
-    const client = await this.connect();
     try {
-      await this.startElection(client);
+      const client = await this.connect();
+      try {
+        await this.startElection(client);
+      } catch (err) {
+        await this.releaseConnection();
+        throw err;
+      }
     } catch (err) {
-      await this.releaseConnection();
+      removeRunning(this);
       throw err;
     }
   }
@@ -348,6 +354,7 @@ export class MasterElectionService
     removeRunning(this);
     this.readyTerm = undefined;
     this.refresh();
+    this.completed = true;
     this.subject.complete();
     this.halt();
   }
@@ -522,7 +529,7 @@ export class MasterElectionService
 
   /** Emits the state derived from the engine's, if it changed. */
   private refresh(): void {
-    if (this.subject.closed || this.subject.isStopped) return;
+    if (this.completed) return;
     const next = this.deriveState();
     if (!sameState(next, this.subject.getValue())) this.subject.next(next);
   }
