@@ -1,0 +1,26 @@
+/** The election engine: framework-free master election on Doozer. */
+export { MasterElectionClient, type ElectionHealth } from './election-client.js';
+export { systemClock, type Clock } from './clock.js';
+export {
+  ElectionError,
+  ElectionConfigError,
+  ElectionFatalError,
+  MasterStepDownError,
+  type StepDownReason,
+} from './errors.js';
+export {
+  DEFAULT_LEASE_MS,
+  DEFAULT_RENEW_DEADLINE_MS,
+  DEFAULT_RETRY_PERIOD_MS,
+  validateAddress,
+  validateElectionName,
+} from './options.js';
+export { electionPath, leasePath, type LeaseRecord } from './lease.js';
+export type {
+  ElectionLogger,
+  ElectionRole,
+  ElectionState,
+  MasterElectionEventReceiver,
+  MasterElectionOptions,
+  MasterTerm,
+} from './types.js';

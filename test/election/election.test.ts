@@ -1,0 +1,459 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DoozerClient } from '../../lib/doozer/index.js';
+import {
+  ElectionConfigError,
+  MasterElectionClient,
+  MasterStepDownError,
+  electionPath,
+  leasePath,
+  type MasterElectionOptions,
+} from '../../lib/election/index.js';
+import { parseLease } from '../../lib/election/lease.js';
+import { DoozerServer } from '../../lib/testing/index.js';
+import { ManualClock } from '../../lib/testing/manual-clock.js';
+import { waitFor } from '../support/wait.js';
+import { Recorder } from './recorder.js';
+
+const NAME = 'jobs';
+const E = electionPath(NAME);
+const L = leasePath(NAME);
+const TIMING = { leaseMs: 10_000, renewDeadlineMs: 7_000, retryPeriodMs: 2_000 };
+
+let server: DoozerServer;
+let raw: DoozerClient;
+const cleanup: (() => Promise<unknown>)[] = [];
+
+beforeEach(async () => {
+  server = await DoozerServer.start({ heartbeatMs: 0 });
+  raw = await DoozerClient.connect(server.uri);
+});
+
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+  await raw.close();
+  await server.close();
+});
+
+interface Participant {
+  election: MasterElectionClient;
+  rec: Recorder;
+  clock: ManualClock;
+  client: DoozerClient;
+}
+
+async function join(
+  address: string,
+  options: MasterElectionOptions & {
+    participating?: boolean;
+    clock?: ManualClock;
+    name?: string;
+  } = {},
+): Promise<Participant> {
+  const clock = options.clock ?? new ManualClock();
+  const client = await DoozerClient.connect(server.uri);
+  cleanup.push(() => client.close());
+  const rec = new Recorder();
+  const election = await MasterElectionClient.create(
+    client,
+    options.name ?? NAME,
+    address,
+    options.participating ?? true,
+    rec,
+    { ...TIMING, electionJitterMs: 0, ...options, clock },
+  );
+  cleanup.push(() => election.close());
+  return { election, rec, clock, client };
+}
+
+/**
+ * Waits for the first master of a fresh store: a missing lease may hide a
+ * master that still acts (a server that lost its state), so candidates wait
+ * it out for leaseMs before the first election.
+ */
+async function elect(...ps: Participant[]): Promise<Participant> {
+  const clocks = [...new Set(ps.map((p) => p.clock))];
+  for (const c of clocks) c.advance(TIMING.leaseMs);
+  await waitFor(() => ps.some((p) => p.election.isMaster()), 'a first master', {
+    step: tick(...clocks),
+  });
+  return ps.find((p) => p.election.isMaster())!;
+}
+
+/** Runs due zero-delay timers of the given clocks while waiting. */
+const tick =
+  (...clocks: ManualClock[]) =>
+  () => {
+    for (const c of clocks) c.advance(0);
+  };
+
+async function lease() {
+  const f = await raw.get(L);
+  return { rev: f.rev, record: parseLease(f.text) };
+}
+
+describe('MasterElectionClient: election', () => {
+  it('a lone participant becomes master: election file holds its address, lease names its term', async () => {
+    const a = await join('10.0.0.1:80');
+    await elect(a);
+    const e = await raw.get(E);
+    expect(e.text).toBe('10.0.0.1:80');
+    expect(a.election.fencingToken).toBe(e.rev);
+    expect(a.rec.events).toEqual([{ type: 'master', token: e.rev }]);
+    const l = await lease();
+    expect(l.record).toMatchObject({ state: 'held', term: e.rev, holder: '10.0.0.1:80', seq: 0 });
+    expect(a.election.state).toEqual({ role: 'master', master: '10.0.0.1:80', term: e.rev });
+    expect(a.election.getCurrentMaster()).toBe('10.0.0.1:80');
+  });
+
+  it('a participant that starts after a master reports becomeSlave(master) and does not run', async () => {
+    const a = await join('10.0.0.1:80');
+    await elect(a);
+    const b = await join('10.0.0.2:80', { clock: a.clock });
+    await b.election.whenIdle();
+    expect(b.rec.events).toEqual([{ type: 'slave', master: '10.0.0.1:80' }]);
+    expect(b.election.isMaster()).toBe(false);
+    expect(b.election.state.role).toBe('slave');
+  });
+
+  it('20 participants starting together elect exactly one master, with one write of the election file', async () => {
+    const clock = new ManualClock();
+    const all = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => join(`10.0.1.${i}:80`, { clock })),
+    );
+    await elect(...all);
+    await Promise.all(all.map((p) => p.election.whenIdle()));
+    const masters = all.filter((p) => p.election.isMaster());
+    expect(masters).toHaveLength(1);
+    const winner = masters[0]!.election.address;
+    const e = await raw.get(E);
+    expect(e.text).toBe(winner);
+    for (const p of all) {
+      if (p === masters[0]) continue;
+      expect(p.rec.count('master')).toBe(0);
+      expect(p.rec.slaves()).toEqual([winner]);
+    }
+    // Exactly one SET of the election file happened: history holds one change.
+    const first = await raw.wait(E, 1);
+    expect(first.rev).toBe(e.rev);
+  });
+
+  it('a passive client never writes, follows masters, and stays slave without one', async () => {
+    const p = await join('10.0.0.9:80', { participating: false });
+    await p.election.whenIdle();
+    expect(p.election.state).toEqual({ role: 'slave', master: '', term: 0 });
+    const before = await raw.rev();
+    p.clock.advance(TIMING.leaseMs * 3);
+    await p.election.whenIdle();
+    expect(await raw.rev()).toBe(before);
+    const a = await join('10.0.0.1:80', { clock: p.clock });
+    await elect(a);
+    await waitFor(() => p.rec.slaves().length === 1, 'becomeSlave', { step: tick(p.clock) });
+    expect(p.rec.slaves()).toEqual(['10.0.0.1:80']);
+    expect(a.election.isMaster()).toBe(true);
+  });
+
+  it('renewals write only the lease, never the election file', async () => {
+    const a = await join('10.0.0.1:80');
+    await elect(a);
+    const e = await raw.get(E);
+    const l0 = await lease();
+    for (let i = 1; i <= 3; i++) {
+      a.clock.advance(TIMING.retryPeriodMs);
+      await waitFor(() => a.election.isMaster(), 'still master');
+      await a.election.whenIdle();
+      const l = await lease();
+      expect(l.rev).toBeGreaterThan(l0.rev);
+      expect(l.record).toMatchObject({ state: 'held', term: e.rev, seq: i });
+    }
+    expect((await raw.get(E)).rev).toBe(e.rev);
+  });
+});
+
+describe('MasterElectionClient: timing rules', () => {
+  it('isMaster() turns false at the renew deadline before any timer fires, then the term aborts', async () => {
+    const a = await join('10.0.0.1:80');
+    await elect(a);
+    const term = a.election.currentTerm!;
+    server.pause(); // renewals get no answer
+    a.clock.advance(TIMING.retryPeriodMs); // a renewal starts and hangs
+    expect(a.election.isMaster()).toBe(true);
+    // A frozen process wakes after the deadline: time moved, no timer ran yet.
+    a.clock.jump(TIMING.renewDeadlineMs);
+    expect(a.election.isMaster()).toBe(false);
+    expect(term.isValid()).toBe(false);
+    expect(term.signal.aborted).toBe(false);
+    a.clock.advance(0);
+    expect(term.signal.aborted).toBe(true);
+    expect(term.signal.reason).toBeInstanceOf(MasterStepDownError);
+    expect((term.signal.reason as MasterStepDownError).reason).toBe('renew-deadline');
+    server.resume();
+    await waitFor(() => a.rec.errors().length > 0, 'electionError');
+    expect(a.rec.errors()[0]).toBeInstanceOf(MasterStepDownError);
+  });
+
+  it('a follower deposes a silent master only after a full leaseMs on its own clock since it saw a renewal', async () => {
+    const a = await join('10.0.0.1:80');
+    await elect(a);
+    const b = await join('10.0.0.2:80'); // its own clock
+    await b.election.whenIdle();
+    // A renews once; B sees it, on B's clock, at b0.
+    a.clock.advance(TIMING.retryPeriodMs);
+    const renewed = (await lease()).rev;
+    await waitFor(() => b.election['lease'].rev === renewed, 'b to see the renewal');
+    // A now freezes (its clock stops). B waits leaseMs - 1 ms: nothing happens.
+    b.clock.advance(TIMING.leaseMs - 1);
+    await b.election.whenIdle();
+    expect((await raw.get(E)).text).toBe('10.0.0.1:80');
+    expect(b.election.isMaster()).toBe(false);
+    // One more millisecond: B deposes A and takes over.
+    b.clock.advance(1);
+    await waitFor(() => b.election.isMaster(), 'b to take over', { step: tick(b.clock) });
+    const e = await raw.get(E);
+    expect(e.text).toBe('10.0.0.2:80');
+    expect(b.rec.events.at(-1)).toEqual({ type: 'master', token: e.rev });
+    // A sees its election file replaced and steps down at once, though its clock stood still.
+    await waitFor(() => !a.election.isMaster(), 'a to step down');
+    expect(a.rec.slaves()).toEqual(['10.0.0.2:80']);
+    expect(a.election.fencingToken).toBe(e.rev);
+  });
+
+  it('a renewal seen by a follower restarts its lease timer', async () => {
+    const a = await join('10.0.0.1:80');
+    await elect(a);
+    const b = await join('10.0.0.2:80');
+    await b.election.whenIdle();
+    b.clock.advance(TIMING.leaseMs - 100);
+    a.clock.advance(TIMING.retryPeriodMs);
+    const renewed = (await lease()).rev;
+    await waitFor(() => b.election['lease'].rev === renewed, 'b to see the renewal');
+    b.clock.advance(TIMING.leaseMs - 1);
+    await b.election.whenIdle();
+    expect((await raw.get(E)).text).toBe('10.0.0.1:80');
+    b.clock.advance(1);
+    await waitFor(() => b.election.isMaster(), 'b to take over', { step: tick(b.clock) });
+  });
+
+  it('after an operator deletes the election file, the old master releases its lease and one participant wins a new term', async () => {
+    const clock = new ManualClock();
+    const a = await join('10.0.0.1:80', { clock });
+    await elect(a);
+    const b = await join('10.0.0.2:80', { clock });
+    await b.election.whenIdle();
+    const token = a.election.fencingToken;
+    const oldTerm = a.election.currentTerm!;
+    await raw.del(E, -1); // an operator forces an election
+    await waitFor(
+      () => [a, b].some((p) => p.election.isMaster() && p.election.fencingToken > token),
+      'a new term',
+      { step: tick(clock) },
+    );
+    expect(oldTerm.signal.aborted).toBe(true);
+    expect((oldTerm.signal.reason as MasterStepDownError).reason).toBe('election-changed');
+    expect([a, b].filter((p) => p.election.isMaster())).toHaveLength(1);
+    const winner = [a, b].find((p) => p.election.isMaster())!;
+    const l = await lease();
+    expect(l.record).toMatchObject({ holder: winner.election.address, state: 'held' });
+    expect(l.record?.term).toBe(winner.election.fencingToken);
+    // The forced election is not an error.
+    expect(a.rec.errors()).toEqual([]);
+  });
+
+  it('a candidate does not take a lease a live holder still holds, even with the election file gone', async () => {
+    const clock = new ManualClock();
+    const a = await join('10.0.0.1:80', { clock });
+    await elect(a);
+    // A stops following (its connection is cut) but its lease record stays held.
+    await a.election.close().catch(() => {});
+    const held = await lease();
+    await raw.set(
+      L,
+      held.rev,
+      JSON.stringify({ ...held.record, state: 'held', id: 'someone-else', seq: 99 }),
+    );
+    await raw.del(E, -1);
+    const b = await join('10.0.0.2:80', { clock });
+    await b.election.whenIdle();
+    clock.advance(TIMING.leaseMs - 1);
+    await b.election.whenIdle();
+    expect(b.election.isMaster()).toBe(false);
+    expect((await raw.get(E)).rev).toBe(0);
+    clock.advance(1);
+    await waitFor(() => b.election.isMaster(), 'b after the lease ran out', { step: tick(clock) });
+  });
+});
+
+describe('MasterElectionClient: handover and forced elections', () => {
+  it('resign() hands over at once, without waiting for the lease', async () => {
+    const clock = new ManualClock();
+    const a = await join('10.0.0.1:80', { clock });
+    await elect(a);
+    const b = await join('10.0.0.2:80', { clock });
+    const token = a.election.fencingToken;
+    const term = a.election.currentTerm!;
+    await a.election.resign();
+    expect(term.signal.aborted).toBe(true);
+    expect((term.signal.reason as MasterStepDownError).reason).toBe('resigned');
+    await waitFor(() => b.election.isMaster(), 'b master', { step: tick(clock) });
+    expect(b.election.fencingToken).toBeGreaterThan(token);
+    expect(a.rec.slaves()).toEqual(['10.0.0.2:80']);
+    expect(a.rec.errors()).toEqual([]);
+  });
+
+  it('close() of the master hands over and resolves syncWait()', async () => {
+    const clock = new ManualClock();
+    const a = await join('10.0.0.1:80', { clock });
+    await elect(a);
+    const b = await join('10.0.0.2:80', { clock });
+    const stopped = a.election.syncWait();
+    await a.election.close();
+    await stopped;
+    expect(a.election.state.role).toBe('stopped');
+    await waitFor(() => b.election.isMaster(), 'b master', { step: tick(clock) });
+  });
+
+  it('a lone master that resigns runs again after leaseMs', async () => {
+    const a = await join('10.0.0.1:80');
+    await elect(a);
+    await a.election.resign();
+    await a.election.whenIdle();
+    a.clock.advance(TIMING.leaseMs - 1);
+    await a.election.whenIdle();
+    expect(a.election.isMaster()).toBe(false);
+    a.clock.advance(1);
+    await waitFor(() => a.election.isMaster(), 'a master again', { step: tick(a.clock) });
+    expect(a.rec.count('master')).toBe(2);
+  });
+
+  it('forceMasterElection() from a passive client runs a new election that every client follows', async () => {
+    const clock = new ManualClock();
+    const a = await join('10.0.0.1:80', { clock });
+    await elect(a);
+    const p = await join('10.0.0.9:80', { clock, participating: false });
+    const token = a.election.fencingToken;
+    await p.election.forceMasterElection();
+    await waitFor(() => p.election.fencingToken > token && a.election.isMaster(), 'a new term', {
+      step: tick(clock),
+    });
+    expect(a.rec.count('master')).toBe(2);
+    expect(p.rec.slaves()).toEqual(['10.0.0.1:80', '10.0.0.1:80']);
+  });
+
+  it('becomeMaster throwing is reported and forces an election that another wins', async () => {
+    const clock = new ManualClock();
+    const a = await join('10.0.0.1:80', { clock });
+    a.rec.failBecomeMaster = new Error('cannot start the job');
+    clock.advance(TIMING.leaseMs);
+    await waitFor(() => a.rec.count('master') === 1, 'a elected', { step: tick(clock) });
+    const b = await join('10.0.0.2:80', { clock });
+    await waitFor(() => b.election.isMaster(), 'b master', { step: tick(clock) });
+    expect(a.election.isMaster()).toBe(false);
+    expect(a.rec.errors().map((e) => e.message)).toContain('cannot start the job');
+  });
+
+  it('a lease written by someone else ends the term with lease-lost', async () => {
+    const a = await join('10.0.0.1:80');
+    await elect(a);
+    const term = a.election.currentTerm!;
+    await raw.set(L, -1, 'garbage');
+    await waitFor(() => term.signal.aborted, 'step down');
+    expect((term.signal.reason as MasterStepDownError).reason).toBe('lease-lost');
+    await waitFor(() => a.rec.errors().length === 1, 'electionError');
+  });
+});
+
+describe('MasterElectionClient: faults', () => {
+  it('survives dropped connections: resyncs, keeps one master', async () => {
+    const clock = new ManualClock();
+    const a = await join('10.0.0.1:80', { clock });
+    await elect(a);
+    const b = await join('10.0.0.2:80', { clock });
+    server.dropConnections();
+    clock.advance(TIMING.retryPeriodMs);
+    await waitFor(() => a.election.health().healthy && b.election.health().healthy, 'resync');
+    clock.advance(TIMING.retryPeriodMs);
+    await a.election.whenIdle();
+    expect(a.election.isMaster()).toBe(true);
+    expect(b.election.isMaster()).toBe(false);
+  });
+
+  it('steps every master down when the server loses its state, then elects again', async () => {
+    const a = await join('10.0.0.1:80');
+    await elect(a);
+    // Push the rev up so a fresh store is clearly behind.
+    for (let i = 0; i < 100; i++) await raw.nop();
+    const term = a.election.currentTerm!;
+    await server.restart({ keepState: false });
+    await waitFor(() => term.signal.aborted, 'step down');
+    expect((term.signal.reason as MasterStepDownError).reason).toBe('store-reset');
+    // The fresh store has no lease: it is waited out like a silent holder.
+    await waitFor(() => a.election.isMaster(), 'a master again', {
+      step: () => a.clock.advance(100),
+    });
+  });
+
+  it('deposes a master that never took a lease (a Go participant) unless told to respect it', async () => {
+    await raw.set(E, 0, '192.168.1.1:4000');
+    const clock = new ManualClock();
+    const respectful = await join('10.0.0.3:80', { clock, respectLeaselessMaster: true });
+    const a = await join('10.0.0.1:80', { clock });
+    expect(a.rec.slaves()).toEqual(['192.168.1.1:4000']);
+    clock.advance(TIMING.leaseMs - 1);
+    await a.election.whenIdle();
+    expect((await raw.get(E)).text).toBe('192.168.1.1:4000');
+    clock.advance(1);
+    await waitFor(() => a.election.isMaster() || respectful.election.isMaster(), 'a new master', {
+      step: tick(clock),
+    });
+    expect(respectful.rec.slaves()[0]).toBe('192.168.1.1:4000');
+  });
+
+  it('stops with electionFatal when writes are refused', async () => {
+    const locked = await DoozerServer.start({ heartbeatMs: 0, rwSecret: 'rw-secret' });
+    cleanup.push(() => locked.close());
+    const client = await DoozerClient.connect(locked.uri);
+    cleanup.push(() => client.close());
+    const rec = new Recorder();
+    const clock = new ManualClock();
+    const e = await MasterElectionClient.create(client, NAME, '10.0.0.1:80', true, rec, {
+      ...TIMING,
+      electionJitterMs: 0,
+      clock,
+    });
+    clock.advance(TIMING.leaseMs);
+    await waitFor(() => rec.count('fatal') === 1, 'electionFatal', { step: tick(clock) });
+    await e.syncWait();
+    expect(e.state.role).toBe('stopped');
+    expect(rec.events.find((x) => x.type === 'fatal')?.type).toBe('fatal');
+  });
+});
+
+describe('MasterElectionClient: API', () => {
+  it('readCurrentMaster() reads the server without changing local state', async () => {
+    const p = await join('10.0.0.9:80', { participating: false });
+    await raw.set(E, 0, '10.1.1.1:1');
+    expect(await p.election.readCurrentMaster()).toBe('10.1.1.1:1');
+  });
+
+  it.each([
+    ['name', 'bad name', {}],
+    ['name', '', {}],
+    ['address', 'no-port', {}],
+    ['renewDeadlineMs', 'ok', { leaseMs: 1000, renewDeadlineMs: 1000 }],
+    ['retryPeriodMs', 'ok', { leaseMs: 1000, renewDeadlineMs: 500, retryPeriodMs: 600 }],
+    ['leaseMs', 'ok', { leaseMs: -1 }],
+  ] as const)('rejects a bad %s at creation', async (option, name, timing) => {
+    const rec = new Recorder();
+    const address = option === 'address' ? 'no-port' : '10.0.0.1:80';
+    const err = await MasterElectionClient.create(
+      raw,
+      option === 'name' ? name : NAME,
+      address,
+      true,
+      rec,
+      timing,
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ElectionConfigError);
+    expect((err as ElectionConfigError).option).toBe(option);
+    expect((err as Error).message).toContain(option);
+  });
+});
