@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+/**
+ * `elect-run-command`: runs commands when this process becomes master or
+ * slave of a Doozer master election, and with `--run` supervises a command
+ * only while master. See docs/cli.md.
+ *
+ *     elect-run-command [--participate] [--master-cmd CMD] [--slave-cmd CMD] [--error-cmd CMD]
+ *                       [--run -- COMMAND [ARGS...]]
+ */
+import { main } from './main.js';
+
+process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,361 @@
+/**
+ * `elect-run-command`: puts any program under a master election. Connects to
+ * Doozer, takes part in (or follows) the election, runs the hooks on every
+ * change, supervises the `--run` child while master, and shuts down cleanly.
+ */
+import { DoozerClient } from '../doozer/client.js';
+import { DoozerPermissionError, DoozerUriError } from '../doozer/errors.js';
+import { MasterElectionClient } from '../election/election-client.js';
+import { ElectionConfigError } from '../election/errors.js';
+import type { ElectionState, MasterElectionEventReceiver, MasterTerm } from '../election/types.js';
+import { HookRunner } from './hooks.js';
+import { createCliLogger, engineLogger, redactSecrets, type CliLogger } from './logger.js';
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_USAGE,
+  PROGRAM,
+  UsageError,
+  parseCliArgs,
+  usageFromConfigError,
+  usageText,
+  type CliOptions,
+} from './options.js';
+import { ChildSupervisor, type ChildExit } from './supervisor.js';
+
+/** How long queued hooks may still run at shutdown before they are stopped. */
+const HOOK_DRAIN_MS = 5_000;
+
+/** The process-wide facilities the CLI uses; tests may replace them. */
+export interface CliIo {
+  readonly pid: number;
+  readonly env: NodeJS.ProcessEnv;
+  /** Writes to stdout (`--observe` lines, `--help`). */
+  writeOut(text: string): void;
+  /** Writes to stderr (log lines, usage errors). */
+  writeErr(text: string): void;
+  /** Registers a handler of SIGINT/SIGTERM; returns its removal. */
+  onSignal(signal: NodeJS.Signals, handler: () => void): () => void;
+}
+
+/** The real process's {@link CliIo}. */
+export function processIo(): CliIo {
+  return {
+    pid: process.pid,
+    env: process.env,
+    writeOut: (s) => void process.stdout.write(s),
+    writeErr: (s) => void process.stderr.write(s),
+    onSignal: (signal, handler) => {
+      process.on(signal, handler);
+      return () => void process.off(signal, handler);
+    },
+  };
+}
+
+/**
+ * Runs `elect-run-command` with `argv` (without `node` and the script) to its
+ * end, and resolves with the exit status: 0 after SIGINT/SIGTERM (with
+ * `--run`, the status of the child that the signal was forwarded to), 1 on a
+ * fatal election error or a server that cannot be used, 2 on a bad command
+ * line, and with `--run` the child's status when it exits by itself.
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let options: CliOptions | null;
+  try {
+    options = parseCliArgs(argv, io.env, { pid: io.pid, writeOut: io.writeOut });
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.writeErr(`${PROGRAM}: error: ${e.message}\n${usageText()}`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+  if (options === null) return EXIT_OK; // --help
+  return new ElectRunCommand(options, io).run();
+}
+
+/** One run of the CLI, from connecting to the exit status. */
+class ElectRunCommand {
+  private readonly log: CliLogger;
+  private readonly hooks: HookRunner;
+  private readonly supervisor: ChildSupervisor | undefined;
+  private doozer: DoozerClient | undefined;
+  private election: MasterElectionClient | undefined;
+  private exitCode: number | undefined;
+  private shuttingDown: Promise<number> | undefined;
+  private resolveDone!: (code: number) => void;
+  private readonly done = new Promise<number>((r) => (this.resolveDone = r));
+  private readonly cleanups: (() => void)[] = [];
+
+  constructor(
+    private readonly opts: CliOptions,
+    private readonly io: CliIo,
+  ) {
+    this.log = createCliLogger(`${PROGRAM}[${io.pid}]`, io.writeErr, opts.verbose);
+    this.hooks = new HookRunner({ log: this.log, argv0: PROGRAM, env: io.env });
+    if (opts.run) {
+      const run = opts.run;
+      this.supervisor = new ChildSupervisor({
+        command: run.command,
+        args: run.args,
+        graceMs: opts.killGraceMs,
+        log: this.log,
+        env: io.env,
+        onUnexpectedExit: (exit) => this.childExited(exit),
+      });
+    }
+  }
+
+  async run(): Promise<number> {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      this.cleanups.push(this.io.onSignal(signal, () => this.onSignal(signal)));
+    }
+    const supervisor = this.supervisor;
+    if (supervisor) {
+      // Last resort (an uncaught error, process.exit elsewhere): no orphaned child.
+      const killAll = (): void => supervisor.killAll();
+      process.on('exit', killAll);
+      this.cleanups.push(() => void process.off('exit', killAll));
+    }
+    try {
+      const started = await this.start();
+      if (started !== undefined) this.shutdown(started, 'could not start');
+    } catch (e) {
+      this.log.error(`unexpected error: ${describe(e)}`);
+      this.shutdown(EXIT_FAILURE, 'unexpected error');
+    }
+    const code = await this.done;
+    for (const c of this.cleanups.splice(0)) c();
+    return code;
+  }
+
+  /** Connects and joins the election; returns an exit status when that failed. */
+  private async start(): Promise<number | undefined> {
+    const { opts, log } = this;
+    const uri = opts.doozerUri;
+    try {
+      this.doozer = await DoozerClient.connect(uri, {
+        bootUri: opts.doozerBootUri,
+        logger: log,
+      });
+    } catch (e) {
+      return this.startupFailure(`cannot connect to ${uri.toString()}`, e);
+    }
+    if (this.shuttingDown) {
+      await this.doozer.close(); // a signal came while connecting
+      return undefined;
+    }
+    log.debug(`connected to ${uri.toString()}`);
+
+    const receiver: MasterElectionEventReceiver = {
+      becomeMaster: (term) => this.becomeMaster(term),
+      becomeSlave: (master) => this.becomeSlave(master),
+      electionError: (err) => this.electionError(err),
+      electionFatal: (err) => this.electionFatal(err),
+    };
+    const supervisor = this.supervisor;
+    try {
+      this.election = await MasterElectionClient.create(
+        this.doozer,
+        opts.name,
+        opts.address,
+        opts.participate,
+        receiver,
+        {
+          ...opts.timing,
+          logger: engineLogger(log),
+          ...(supervisor ? { beforeRelease: () => this.stopChild(supervisor) } : {}),
+        },
+      );
+    } catch (e) {
+      return this.startupFailure(`cannot join election ${JSON.stringify(opts.name)}`, e);
+    }
+    const election = this.election;
+    if (this.shuttingDown) {
+      await election.close(); // a signal came while joining
+      await this.doozer.close();
+      return undefined;
+    }
+    log.log(
+      `${opts.participate ? 'taking part in' : 'following'} election ${JSON.stringify(opts.name)} ` +
+        `as ${opts.address} on ${uri.toString()}`,
+    );
+
+    if (opts.observe) this.observe(election);
+    if (opts.forceElection) {
+      try {
+        await election.forceMasterElection();
+        log.log('forced a new election');
+      } catch (e) {
+        log.warn(`could not force an election: ${describe(e)}`);
+        this.runErrorHook(`could not force an election: ${describe(e)}`);
+      }
+    }
+    return undefined;
+  }
+
+  /** Reports a failure to connect or join; returns its exit status. */
+  private startupFailure(what: string, e: unknown): number | undefined {
+    if (this.shuttingDown) return undefined; // a signal came meanwhile: nothing to report
+    if (e instanceof DoozerUriError) {
+      this.io.writeErr(`${PROGRAM}: error: ${redactSecrets(e.message)}\n${usageText()}`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof ElectionConfigError) {
+      const u = usageFromConfigError(e);
+      this.io.writeErr(`${PROGRAM}: error: ${u.message}\n${usageText()}`);
+      return EXIT_USAGE;
+    }
+    const detail =
+      e instanceof DoozerPermissionError ? `access refused: ${describe(e)}` : describe(e);
+    const message = `${what}: ${detail}`;
+    this.log.error(message);
+    this.runErrorHook(message);
+    return EXIT_FAILURE;
+  }
+
+  // ------------------------------------------------------------- election events
+
+  private becomeMaster(term: MasterTerm): void {
+    const { opts, log } = this;
+    if (term.signal.aborted || this.shuttingDown) return;
+    log.log(`became master (term ${term.fencingToken})`);
+    term.signal.addEventListener(
+      'abort',
+      () => log.log(`no longer master: ${describe(term.signal.reason)}`),
+      { once: true },
+    );
+    const env = { MASTER: opts.address, FENCING_TOKEN: String(term.fencingToken) };
+    if (this.supervisor) {
+      this.supervisor.start(env);
+      // beforeRelease stops it; this guards a term that ends without one (the election stopping).
+      const supervisor = this.supervisor;
+      term.signal.addEventListener('abort', () => void this.stopChild(supervisor), { once: true });
+    }
+    if (opts.masterCmd) this.hooks.enqueue({ kind: 'master-cmd', command: opts.masterCmd, env });
+  }
+
+  private becomeSlave(master: string): void {
+    this.log.log(`following master ${master}`);
+    const cmd = this.opts.slaveCmd;
+    if (cmd) this.hooks.enqueue({ kind: 'slave-cmd', command: cmd, env: { MASTER: master } });
+  }
+
+  private electionError(err: Error): void {
+    // The engine has logged it as a warning.
+    this.runErrorHook(err.message);
+  }
+
+  private electionFatal(err: Error): void {
+    // The engine has logged it as an error.
+    this.runErrorHook(err.message);
+    this.shutdown(EXIT_FAILURE, 'fatal election error');
+  }
+
+  private runErrorHook(text: string): void {
+    const cmd = this.opts.errorCmd;
+    if (!cmd) return;
+    const master = this.election?.getCurrentMaster() ?? '';
+    this.hooks.enqueue({
+      kind: 'error-cmd',
+      command: cmd,
+      env: { MASTER: master },
+      args: [redactSecrets(text)],
+    });
+  }
+
+  /** `--observe`: one line per change of master (or of its term). */
+  private observe(election: MasterElectionClient): void {
+    let last: string | undefined;
+    const sub = election.state$.subscribe((s: ElectionState) => {
+      if (s.role === 'stopped') return;
+      const line = s.master === '' ? 'no master' : `master ${s.master} term ${s.term}`;
+      if (line === last) return;
+      last = line;
+      this.io.writeOut(`${line}\n`);
+    });
+    this.cleanups.push(() => sub.unsubscribe());
+  }
+
+  // ---------------------------------------------------------------- the child
+
+  /** Stops the `--run` child at the end of a term (also `beforeRelease`). */
+  private async stopChild(supervisor: ChildSupervisor): Promise<void> {
+    await supervisor.stop('SIGTERM');
+  }
+
+  private childExited(exit: ChildExit): void {
+    this.log.log(`the supervised command ended by itself (status ${exit.status}): resigning`);
+    this.shutdown(exit.status, 'the supervised command ended');
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  /**
+   * SIGINT and SIGTERM are forwarded to the child. SIGHUP (the terminal went
+   * away) stops it with SIGTERM: many programs read SIGHUP as "reload", and
+   * the child, in its own session, must not outlive this process.
+   */
+  private onSignal(signal: NodeJS.Signals): void {
+    const forward = signal === 'SIGHUP' ? 'SIGTERM' : signal;
+    if (this.shuttingDown) {
+      this.log.log(`${signal} received while shutting down`);
+      if (this.supervisor) void this.supervisor.forward(forward);
+      return;
+    }
+    this.log.log(`${signal} received: shutting down`);
+    this.shutdown(EXIT_OK, signal, forward);
+  }
+
+  /**
+   * Stops everything once: forwards `signal` to the child (with `--run`),
+   * resigns (the child is stopped before the lease is released), lets the
+   * queued hooks run, closes the Doozer client, then resolves `run()` with
+   * `code` (or the child's status, when the signal was forwarded to it).
+   */
+  private shutdown(code: number, why: string, signal?: NodeJS.Signals): void {
+    if (this.shuttingDown) return;
+    this.exitCode = code;
+    this.shuttingDown = this.runShutdown(why, signal).then(
+      () => this.exitCode ?? code,
+      (e: unknown) => {
+        this.log.error(`error while shutting down: ${describe(e)}`);
+        return this.exitCode ?? EXIT_FAILURE;
+      },
+    );
+    void this.shuttingDown.then((c) => this.resolveDone(c));
+  }
+
+  private async runShutdown(why: string, signal: NodeJS.Signals | undefined): Promise<void> {
+    const { log, supervisor } = this;
+    log.debug(`shutting down: ${why}`);
+    // A stuck close must not keep the process forever.
+    const limit = this.opts.timing.leaseMs * 2 + HOOK_DRAIN_MS;
+    const watchdog = setTimeout(() => {
+      log.error(`shutdown did not finish within ${limit} ms; exiting`);
+      supervisor?.killAll();
+      this.resolveDone(this.exitCode ?? EXIT_FAILURE);
+    }, limit);
+    watchdog.unref();
+    try {
+      // The signal goes to the child first; close() resigns, and the lease
+      // is released only once the child is gone (beforeRelease).
+      const forwarded = signal && supervisor?.running ? supervisor.forward(signal) : undefined;
+      await this.election?.close();
+      if (supervisor) {
+        await supervisor.stop('SIGTERM'); // a child of a term that already ended
+        const exit = await forwarded;
+        if (exit) this.exitCode = exit.status;
+      }
+      await this.hooks.drain(HOOK_DRAIN_MS);
+      await this.doozer?.close();
+      log.debug(`exiting with status ${this.exitCode}`);
+    } finally {
+      clearTimeout(watchdog);
+    }
+  }
+}
+
+function describe(e: unknown): string {
+  return redactSecrets(e instanceof Error ? e.message : String(e));
+}
