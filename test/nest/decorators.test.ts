@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Controller, Injectable, Logger, Scope } from '@nestjs/common';
-import { Interval, ScheduleModule, Timeout } from '@nestjs/schedule';
+import { Cron, Interval, ScheduleModule, Timeout } from '@nestjs/schedule';
 import { describe, expect, it, vi } from 'vitest';
 import {
   InjectMasterElection,
@@ -17,6 +17,7 @@ import { EventLog, FAST, useHarness, waitForRole, type TestApp } from './helpers
 // The metadata keys of @nestjs/schedule (its decorators set them on the method function).
 const SCHEDULER_TYPE = 'SCHEDULER_TYPE';
 const SCHEDULE_INTERVAL_OPTIONS = 'SCHEDULE_INTERVAL_OPTIONS';
+const SCHEDULE_CRON_OPTIONS = 'SCHEDULE_CRON_OPTIONS';
 
 describe('@MasterOnly() (no election)', () => {
   class Jobs {
@@ -33,6 +34,12 @@ describe('@MasterOnly() (no election)', () => {
     above(): number {
       return ++this.calls;
     }
+
+    @MasterOnly()
+    @Cron('*/5 * * * * *', { name: 'cron' })
+    cron(): number {
+      return ++this.calls;
+    }
   }
 
   it('keeps the metadata of decorators applied before or after it', () => {
@@ -41,6 +48,10 @@ describe('@MasterOnly() (no election)', () => {
     expect(Reflect.getMetadata(SCHEDULE_INTERVAL_OPTIONS, proto.below)).toEqual({ timeout: 1000 });
     expect(Reflect.getMetadata(SCHEDULER_TYPE, proto.above)).toBeDefined();
     expect(Reflect.getMetadata(SCHEDULE_INTERVAL_OPTIONS, proto.above)).toEqual({ timeout: 2000 });
+    expect(Reflect.getMetadata(SCHEDULE_CRON_OPTIONS, proto.cron)).toMatchObject({
+      cronTime: '*/5 * * * * *',
+      name: 'cron',
+    });
     expect(proto.below.name).toBe('below');
     expect(proto.above.name).toBe('above');
   });
@@ -213,6 +224,43 @@ describe('decorators in applications', () => {
         '@OnBecomeMaster("unknown-election") on "Stacked.never" names no election',
       ),
     );
+  });
+
+  it('routes a failing @OnBecomeSlave handler to @OnElectionError and the logger', async () => {
+    const error = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    h.defer(() => error.mockRestore());
+    const oops = new Error('cannot follow');
+
+    @Injectable()
+    class Follower {
+      readonly errors = new EventLog<Error>();
+      @OnBecomeSlave()
+      follow(): never {
+        throw oops;
+      }
+      @OnElectionError()
+      onError(err: Error): void {
+        this.errors.push(err);
+      }
+    }
+
+    const options = { uri: h.server.uri, name: 'follow', ...FAST };
+    const a = await h.app({
+      imports: [MasterElectionModule.forRoot({ ...options, address: 'a:1' })],
+    });
+    await waitForRole(a.service(), 'master');
+    const b = await h.app({
+      imports: [MasterElectionModule.forRoot({ ...options, address: 'b:2' })],
+      providers: [Follower],
+    });
+    expect(await b.app.get(Follower).errors.next(() => true, 'the error')).toBe(oops);
+    expect(error).toHaveBeenCalledWith(
+      expect.stringContaining(
+        '@OnBecomeSlave handler "Follower.follow" of election "follow" failed',
+      ),
+      oops.stack,
+    );
+    expect(b.service().state).toMatchObject({ role: 'slave', master: 'a:1' });
   });
 
   it('selects elections by name: two named elections in one app sharing one connection', async () => {

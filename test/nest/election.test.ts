@@ -260,6 +260,27 @@ describe('MasterElectionModule with the embedded server', () => {
     expect(service.currentTerm).toBeUndefined();
   });
 
+  it('stops counting as master the moment the term ends, and reports an involuntary end', async () => {
+    const a = await startApp('a:1');
+    const service = a.service();
+    const log = a.app.get(Handlers).log;
+    const state = await waitForRole(service, 'master');
+    const term = service.currentTerm;
+    expect(term?.fencingToken).toBe(state.term);
+
+    h.server.pause(); // renewals go unanswered: the master steps down at its renew deadline
+    const stepDown = await log.next((e) => e.type === 'error', 'the step-down error');
+    expect(stepDown).toMatchObject({
+      type: 'error',
+      error: { name: 'MasterStepDownError', reason: 'renew-deadline', fencingToken: state.term },
+    });
+    expect(term?.signal.aborted).toBe(true);
+    expect(service.isMaster()).toBe(false);
+    expect(service.currentTerm).toBeUndefined();
+    expect(service.state.role).not.toBe('master');
+    h.server.resume();
+  });
+
   it('waitForMastership rejects on abort, on shutdown and for a passive registration', async () => {
     const a = await startApp('a:1');
     await waitForRole(a.service(), 'master');
