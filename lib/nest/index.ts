@@ -1,12 +1,12 @@
 /** The Nest integration of the master election (without the terminus health indicator, see `master-election.health.ts`). */
 export { MasterElectionModule } from './master-election.module.js';
-export type {
-  MasterElectionModuleAsyncOptions,
-  MasterElectionModuleForRootOptions,
-} from './master-election.module.js';
+export type { MasterElectionModuleForRootOptions } from './master-election.module.js';
 export { MasterElectionService } from './master-election.service.js';
 export type {
+  MasterElectionAsyncModuleOptions,
+  MasterElectionModuleAsyncOptions,
   MasterElectionModuleExtras,
+  MasterElectionOptionsFactory,
   MasterElectionModuleOptions,
   OnUnreachable,
   WaitForMastershipOptions,

@@ -1,3 +1,4 @@
+import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
 import type { DoozerClient } from '../doozer/index.js';
 
 /** What `MasterElectionModule` does when Doozer cannot be reached at boot. */
@@ -66,6 +67,46 @@ export interface MasterElectionModuleExtras {
    * application may be the default, so give `isDefault: false` to the others.
    */
   isDefault?: boolean;
+}
+
+/**
+ * What a `forRootAsync()` factory or options class provides: the options,
+ * where `name` may be left out when `forRootAsync()` was given the name.
+ */
+export type MasterElectionAsyncModuleOptions = Omit<MasterElectionModuleOptions, 'name'> & {
+  name?: string;
+};
+
+/** A class for `forRootAsync({ useClass })` or `forRootAsync({ useExisting })`. */
+export interface MasterElectionOptionsFactory {
+  createMasterElectionOptions():
+    MasterElectionAsyncModuleOptions | Promise<MasterElectionAsyncModuleOptions>;
+}
+
+/**
+ * Options of `MasterElectionModule.forRootAsync()`: `imports`, and one of
+ * `useFactory` (with `inject`), `useClass` or `useExisting`; plus the
+ * registration-level options.
+ */
+export interface MasterElectionModuleAsyncOptions
+  extends Pick<ModuleMetadata, 'imports'>, MasterElectionModuleExtras {
+  /**
+   * The election name, known statically, so that `@InjectMasterElection(name)`
+   * can select this registration (required with `isDefault: false`). The
+   * provided options may then leave `name` out; if they give it, it must be
+   * the same.
+   */
+  name?: string;
+  /** Returns the options; its arguments are the providers named by `inject`. */
+  useFactory?: (
+    ...args: never[]
+  ) => MasterElectionAsyncModuleOptions | Promise<MasterElectionAsyncModuleOptions>;
+  /** The providers passed to `useFactory`. */
+  inject?: FactoryProvider['inject'];
+  /** A class, instantiated by the module, whose `createMasterElectionOptions()` returns the options. */
+  useClass?: Type<MasterElectionOptionsFactory>;
+  /** An existing provider whose `createMasterElectionOptions()` returns the options. */
+  useExisting?: Type<MasterElectionOptionsFactory>;
 }
 
 /** Options of `waitForMastership()`. */

@@ -8,6 +8,7 @@ import {
 } from './master-election.constants.js';
 import { MasterElectionCoreModule } from './master-election-core.module.js';
 import { MasterElectionExplorer } from './master-election.explorer.js';
+import type { MasterElectionModuleAsyncOptions } from './master-election.interfaces.js';
 import { ASYNC_NEEDS_NAME } from './master-election.messages.js';
 import { MasterElectionMetadataAccessor } from './master-election-metadata.accessor.js';
 import {
@@ -21,21 +22,6 @@ import { MasterElectionService } from './master-election.service.js';
 
 /** Options of {@link MasterElectionModule.forRoot}: the election's options plus `isGlobal` and `isDefault`. */
 export type MasterElectionModuleForRootOptions = typeof MASTER_ELECTION_OPTIONS_TYPE;
-
-/**
- * Options of {@link MasterElectionModule.forRootAsync}: `imports`, `inject`
- * and one of `useFactory`, `useClass` or `useExisting` (a class with a
- * `createMasterElectionOptions()` method), plus `isGlobal`, `isDefault`
- * and an optional static `name`.
- */
-export type MasterElectionModuleAsyncOptions = typeof MASTER_ELECTION_ASYNC_OPTIONS_TYPE & {
-  /**
-   * The election name, known statically, so that `@InjectMasterElection(name)`
-   * can select this registration. The options from the factory may then
-   * leave `name` out; if they give it, it must be the same.
-   */
-  name?: string;
-};
 
 function complete(
   definition: DynamicModule,
@@ -103,6 +89,8 @@ export class MasterElectionModule extends ConfigurableMasterElectionModule {
     const { name, ...rest } = options;
     const isDefault = rest.isDefault ?? true;
     if (!isDefault && name === undefined) throw new ElectionConfigError('name', ASYNC_NEEDS_NAME);
-    return complete(super.forRootAsync(rest), { staticName: name, isDefault });
+    // The factory may leave out a static `name`; the service fills it in and checks it.
+    const definition = super.forRootAsync(rest as typeof MASTER_ELECTION_ASYNC_OPTIONS_TYPE);
+    return complete(definition, { staticName: name, isDefault });
   }
 }

@@ -10,7 +10,9 @@ import {
   MasterElectionNotRunningError,
   MasterElectionService,
   OnElectionFatal,
+  type MasterElectionAsyncModuleOptions,
   type MasterElectionModuleOptions,
+  type MasterElectionOptionsFactory,
 } from 'nestjs-master-election';
 import { DoozerClient } from 'nestjs-master-election/doozer';
 import { DoozerServer } from 'nestjs-master-election/testing';
@@ -185,14 +187,11 @@ describe('MasterElectionModule options', () => {
 
   it('forRootAsync with @nestjs/config: useFactory and useClass, global registration', async () => {
     @Injectable()
-    class ElectionConfig {
+    class ElectionConfig implements MasterElectionOptionsFactory {
       constructor(private readonly config: ConfigService) {}
-      createMasterElectionOptions(): MasterElectionModuleOptions {
-        return {
-          uri: this.config.getOrThrow<string>('DOOZER_URI'),
-          address: 'a:1',
-          ...FAST,
-        } as MasterElectionModuleOptions; // the name comes from forRootAsync
+      createMasterElectionOptions(): MasterElectionAsyncModuleOptions {
+        // No name: forRootAsync() gives it.
+        return { uri: this.config.getOrThrow<string>('DOOZER_URI'), address: 'a:1', ...FAST };
       }
     }
 
