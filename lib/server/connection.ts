@@ -25,6 +25,8 @@ const MAX_RESPONSE_BYTES = 0xffffffff;
 export interface ConnectionHost {
   /** True while the server is paused: nothing is processed. */
   isPaused(): boolean;
+  /** Server-wide counters this connection adds to. */
+  readonly counters: { requests: number };
   readonly maxFrameBytes: number;
   warn(message: string): void;
   closed(connection: Connection): void;
@@ -156,6 +158,7 @@ export class Connection implements Session {
       this.fail(`undecodable request of ${frame.length} bytes (${(e as Error).message})`);
       return;
     }
+    this.host.counters.requests++;
     this.engine.handle(this, request);
   }
 

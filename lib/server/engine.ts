@@ -16,7 +16,16 @@ import {
   type Response,
 } from '../wire/index.js';
 import { compileGlob, GlobError, type Glob } from './glob.js';
-import { childPath, DIR_REV, Store, type Snapshot, type StoreEvent } from './store.js';
+import {
+  bodyBytes,
+  childPath,
+  DIR_REV,
+  Store,
+  storedBytes,
+  type Body,
+  type Snapshot,
+  type StoreEvent,
+} from './store.js';
 import { WaiterIndex, type Waiter } from './waiters.js';
 
 /** The per-connection state a request runs against. */
@@ -44,7 +53,7 @@ interface Answer {
   flags?: number;
   rev?: number;
   path?: string;
-  value?: Uint8Array;
+  value?: Body;
   len?: number;
   errCode?: Err;
   errDetail?: string;
@@ -150,15 +159,14 @@ export class Engine {
     return this.atRev(s, req, (snap) => {
       if (snap.isDir(path)) return { errCode: Err.ISDIR };
       const file = snap.file(path);
-      return { rev: file?.rev ?? 0, value: file?.value ?? EMPTY };
+      return { rev: file?.rev ?? 0, value: file?.value ?? '' };
     });
   }
 
   private set(s: Session, req: Request): Answer {
     const refused = refuseWrite(s, req);
     if (refused) return refused;
-    // The request's bytes may be a view into a socket chunk: keep a copy.
-    const result = this.store.set(req.path, Number(req.rev), new Uint8Array(req.value));
+    const result = this.store.set(req.path, Number(req.rev), storedBytes(req.value));
     return result.ok ? { rev: result.rev } : { errCode: Err[result.error] };
   }
 
@@ -315,7 +323,7 @@ export function respond(req: Request, answer: Answer): Response {
   if (answer.flags !== undefined) res.flags = answer.flags;
   if (answer.rev !== undefined) res.rev = BigInt(answer.rev);
   if (answer.path !== undefined) res.path = answer.path;
-  if (answer.value !== undefined) res.value = answer.value;
+  if (answer.value !== undefined) res.value = bodyBytes(answer.value);
   if (answer.len !== undefined) res.len = answer.len;
   if (answer.errCode !== undefined) res.errCode = answer.errCode;
   if (answer.errDetail !== undefined) res.errDetail = answer.errDetail;

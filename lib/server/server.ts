@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { DEFAULT_MAX_FRAME_BYTES, isValidPathComponent } from '../wire/index.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { Engine } from './engine.js';
-import { CLOBBER } from './store.js';
+import { CLOBBER, storedBytes, type Body } from './store.js';
 
 /** Options of {@link DoozerServer.start}. */
 export interface DoozerServerOptions {
@@ -50,6 +50,8 @@ export interface DoozerServerStats {
   readonly queuedFrames: number;
   /** Answer bytes waiting in the sockets' write buffers. */
   readonly bufferedBytes: number;
+  /** Requests decoded and handled since the server object was created (across restarts). */
+  readonly requests: number;
   /** Files in the store. */
   readonly files: number;
   /** Revs held in history. */
@@ -92,6 +94,7 @@ export class DoozerServer {
   private boundHost: string;
   private boundPort: number;
   private currentNodeId = '';
+  private readonly counters = { requests: 0 };
   private readonly host_: ConnectionHost;
 
   private constructor(private readonly opts: Resolved) {
@@ -99,6 +102,7 @@ export class DoozerServer {
     this.boundPort = opts.port;
     this.host_ = {
       isPaused: () => this.isPaused,
+      counters: this.counters,
       maxFrameBytes: opts.maxFrameBytes,
       warn: (m) => opts.logger.warn?.(m),
       closed: (c) => this.conns.delete(c),
@@ -171,6 +175,7 @@ export class DoozerServer {
       waiting: this.engine.waiters.size,
       queuedFrames,
       bufferedBytes,
+      requests: this.counters.requests,
       files: store.files,
       historyEvents: store.historyEvents,
     };
@@ -289,7 +294,7 @@ export class DoozerServer {
     });
     const store = this.engine.store;
     const node = `/ctl/node/${this.currentNodeId}`;
-    const text = (s: string): Uint8Array => Buffer.from(s);
+    const text = (s: string): Body => storedBytes(Buffer.from(s));
     store.set('/ctl/name', 0, text(o.clusterName));
     store.set(`${node}/addr`, 0, text(this.address));
     store.set(`${node}/hostname`, 0, text(safeHostname()));
@@ -304,7 +309,7 @@ export class DoozerServer {
   /** One heartbeat: `/ctl/node/<id>/applied` = the rev before it, unconditionally. */
   private beat(): void {
     const store = this.engine.store;
-    store.set(`/ctl/node/${this.currentNodeId}/applied`, CLOBBER, Buffer.from(String(store.rev)));
+    store.set(`/ctl/node/${this.currentNodeId}/applied`, CLOBBER, String(store.rev));
   }
 
   private startHeartbeat(): void {

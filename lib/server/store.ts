@@ -13,9 +13,32 @@ export const DIR_REV = -2;
 /** Where failed writes are recorded, as the reference server does. */
 export const ERROR_PATH = '/ctl/err';
 
+/**
+ * A file body as stored: small bodies as a latin1 string (one byte per
+ * character: a compact V8 string instead of an ArrayBuffer per file), larger
+ * ones as their own copy of the bytes. {@link storedBytes} makes one, {@link
+ * bodyBytes} reads one back.
+ */
+export type Body = string | Uint8Array;
+
+/** Bodies up to this size are kept as latin1 strings. */
+const STRING_BODY_MAX = 4096;
+
+/** A stored copy of `bytes` (which may be a view into a socket chunk). */
+export function storedBytes(bytes: Uint8Array): Body {
+  if (bytes.length > STRING_BODY_MAX) return new Uint8Array(bytes);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/** The bytes of a stored body. */
+export function bodyBytes(body: Body): Uint8Array {
+  return typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
+}
+
 /** A file as of some rev. */
 export interface FileState {
-  readonly value: Uint8Array;
+  /** The body; its `length` is its size in bytes. */
+  readonly value: Body;
   /** The rev of the file's last change. */
   readonly rev: number;
 }
@@ -27,7 +50,7 @@ export interface StoreEvent {
   readonly kind: 'set' | 'del' | 'nop';
   readonly path: string;
   /** The new body for a set; empty otherwise. */
-  readonly value: Uint8Array;
+  readonly value: Body;
   /** The file before this event (`undefined`: missing). Not meaningful for a nop. */
   readonly prev: FileState | undefined;
 }
@@ -58,8 +81,7 @@ export interface Snapshot {
   list(path: string): readonly string[];
 }
 
-const EMPTY = new Uint8Array(0);
-const encoder = new TextEncoder();
+const EMPTY = '';
 
 /** `dir` + `/` + `name`. */
 export function childPath(dir: string, name: string): string {
@@ -215,7 +237,7 @@ export class Store implements Snapshot {
    * directory. The path must be valid. A failure consumes a rev too and is
    * recorded in `/ctl/err`.
    */
-  set(path: string, rev: number, value: Uint8Array): WriteResult {
+  set(path: string, rev: number, value: Body): WriteResult {
     if (this.belowFile(path)) return this.fail('NOTDIR');
     const check = this.checkRev(path, rev);
     if (check) return this.fail(check);
@@ -268,11 +290,11 @@ export class Store implements Snapshot {
     const rev =
       this.dirs.has(ERROR_PATH) || this.belowFile(ERROR_PATH)
         ? this.nop()
-        : this.commitSet(ERROR_PATH, encoder.encode(WRITE_ERROR_TEXT[error]));
+        : this.commitSet(ERROR_PATH, WRITE_ERROR_TEXT[error]);
     return { ok: false, error, rev };
   }
 
-  private commitSet(path: string, value: Uint8Array): number {
+  private commitSet(path: string, value: Body): number {
     const rev = this.rev + 1;
     const prev = this.files.get(path);
     if (!prev) {

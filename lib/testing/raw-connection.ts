@@ -75,7 +75,7 @@ export function encodeRequest(req: RawRequest): Buffer {
 export class RawDoozerConnection {
   /** Responses not claimed by {@link call}, in arrival order. */
   private readonly inbox: PlainResponse[] = [];
-  private readonly byTag = new Map<number, (res: PlainResponse) => void>();
+  private readonly byTag = new Map<number, (res: Response) => void>();
   private readonly nextWaiters: ((res: PlainResponse) => void)[] = [];
   private readonly decoder = new FrameDecoder(0xffffffff);
   private tag = 0;
@@ -90,9 +90,7 @@ export class RawDoozerConnection {
     });
     socket.on('error', () => {});
     socket.on('data', (chunk: Buffer) => {
-      this.decoder.push(chunk, (payload) =>
-        this.onResponse(plainResponse(fromBinary(ResponseSchema, payload))),
-      );
+      this.decoder.push(chunk, (payload) => this.onResponse(fromBinary(ResponseSchema, payload)));
     });
   }
 
@@ -122,9 +120,14 @@ export class RawDoozerConnection {
   }
 
   /** Sends `req` and resolves with the response carrying its tag. */
-  call(req: RawRequest): Promise<PlainResponse> {
+  async call(req: RawRequest): Promise<PlainResponse> {
+    return plainResponse(await this.callForResponse(req));
+  }
+
+  /** Like {@link call}, with the decoded protobuf message (for exact bytes). */
+  callForResponse(req: RawRequest): Promise<Response> {
     const tag = req.tag ?? this.nextTag();
-    const answer = this.answerTo(tag);
+    const answer = new Promise<Response>((resolve) => this.byTag.set(tag, resolve));
     this.send({ ...req, tag });
     return answer;
   }
@@ -133,7 +136,7 @@ export class RawDoozerConnection {
   answerTo(tag: number): Promise<PlainResponse> {
     const i = this.inbox.findIndex((r) => (r.tag ?? 0) === tag);
     if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
-    return new Promise((resolve) => this.byTag.set(tag, resolve));
+    return new Promise((resolve) => this.byTag.set(tag, (res) => resolve(plainResponse(res))));
   }
 
   /** Resolves with the next response not claimed by {@link call} / {@link answerTo}. */
@@ -160,16 +163,16 @@ export class RawDoozerConnection {
     return this.tag;
   }
 
-  private onResponse(res: PlainResponse): void {
-    const tag = res.tag ?? 0;
-    const claimed = this.byTag.get(tag);
+  private onResponse(res: Response): void {
+    const claimed = this.byTag.get(res.tag);
     if (claimed) {
-      this.byTag.delete(tag);
+      this.byTag.delete(res.tag);
       claimed(res);
       return;
     }
+    const plain = plainResponse(res);
     const waiter = this.nextWaiters.shift();
-    if (waiter) waiter(res);
-    else this.inbox.push(res);
+    if (waiter) waiter(plain);
+    else this.inbox.push(plain);
   }
 }

@@ -53,6 +53,7 @@ describe('pause / resume', () => {
       { tag: 13, rev: 61, value: 'two' },
     ]);
     expect((await lateRev).rev).toBe(61);
+    expect(server.stats().requests).toBe(6);
   });
 
   it('a WAIT outstanding across a pause is answered after resume', async () => {

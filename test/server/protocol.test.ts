@@ -150,15 +150,23 @@ describe('SET and DEL', () => {
   });
 
   it('keeps arbitrary bytes', async () => {
-    const { server } = await setup();
-    const c = await connectRaw(server);
+    const { c } = await setup();
     const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
     await c.call({ verb: SET, path: '/bin', rev: 0, value: bytes });
-    const raw = await new Promise<Buffer>((resolve) => {
-      c.socket.once('data', (d: Buffer) => resolve(d));
-      c.send({ verb: GET, path: '/bin' });
-    });
-    expect(raw.includes(Buffer.from(bytes))).toBe(true);
+    const got = await c.callForResponse({ verb: GET, path: '/bin' });
+    expect(Buffer.from(got.value).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it('keeps large values (stored apart from small ones) byte for byte', async () => {
+    const { c } = await setup();
+    for (const size of [4096, 4097, 300_000]) {
+      const bytes = Uint8Array.from({ length: size }, (_, i) => (i * 31 + size) % 256);
+      await c.call({ verb: SET, path: `/big${size}`, rev: 0, value: bytes });
+      const got = await c.callForResponse({ verb: GET, path: `/big${size}` });
+      expect(Buffer.from(got.value).equals(Buffer.from(bytes)), `${size} bytes`).toBe(true);
+      const stat = await c.call({ verb: STAT, path: `/big${size}` });
+      expect(stat.len).toBe(size);
+    }
   });
 
   it('DEL: answers empty (no rev), follows the rev rule, and succeeds on a missing file', async () => {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compileGlob, type Glob } from '../../lib/server/glob.js';
-import { Store, type StoreEvent } from '../../lib/server/store.js';
+import { bodyBytes, Store, type Body, type StoreEvent } from '../../lib/server/store.js';
 import { WaiterIndex } from '../../lib/server/waiters.js';
 
 type Files = Map<string, { value: string; rev: number }>;
@@ -70,7 +70,7 @@ function modelWrite(
   return undefined;
 }
 
-const text = (v: Uint8Array) => Buffer.from(v).toString();
+const text = (v: Body) => Buffer.from(bodyBytes(v)).toString();
 
 describe('store against a model', () => {
   it.each([1, 2, 3, 4])('seed %i: every rev in the window reads as it was', (seed) => {
