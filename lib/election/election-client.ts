@@ -338,7 +338,15 @@ export class MasterElectionClient {
    * when not master.
    */
   async resign(): Promise<void> {
-    if (this.term) await this.stepDown('resigned', 'resigned');
+    if (!this.term) return;
+    const token = this.term.fencingToken;
+    // Bounded: while the server is unreachable the release cannot finish; it
+    // goes on in the background, and the lease runs out for others anyway.
+    await this.withTimeout(
+      this.stepDown('resigned', 'resigned'),
+      this.opts.renewDeadlineMs,
+      `release of term ${token}`,
+    );
   }
 
   /** Resigns if master, then stops following the election. The Doozer client stays open. */

@@ -9,9 +9,11 @@ export {
   type StepDownReason,
 } from './errors.js';
 export {
+  type ResolvedElectionOptions,
   DEFAULT_LEASE_MS,
   DEFAULT_RENEW_DEADLINE_MS,
   DEFAULT_RETRY_PERIOD_MS,
+  resolveElectionOptions,
   validateAddress,
   validateElectionName,
 } from './options.js';
