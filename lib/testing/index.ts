@@ -5,6 +5,7 @@ export {
   DoozerServer,
   EMBEDDED_SERVER_VERSION,
   type DoozerServerOptions,
+  type DoozerServerStats,
 } from '../server/index.js';
 export {
   RawDoozerConnection,

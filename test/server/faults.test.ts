@@ -156,6 +156,27 @@ describe('close', () => {
     await expect(server.restart()).rejects.toThrow(/closed/);
   });
 
+  it('withDoozerServer closes the server whether the test body succeeds or throws', async () => {
+    const { withDoozerServer } = await import('../../lib/testing/index.js');
+    let port = 0;
+    const rev = await withDoozerServer(
+      (s) => {
+        port = s.port;
+        return Promise.resolve(s.rev);
+      },
+      { heartbeatMs: 0 },
+    );
+    expect(rev).toBe(58);
+    expect(await refused(port)).toBe(true);
+    await expect(
+      withDoozerServer((s) => {
+        port = s.port;
+        return Promise.reject(new Error('boom'));
+      }),
+    ).rejects.toThrow('boom');
+    expect(await refused(port)).toBe(true);
+  });
+
   it('rejects bad options', async () => {
     const { DoozerServer } = await import('../../lib/testing/index.js');
     await expect(DoozerServer.start({ history: -1 })).rejects.toThrow(RangeError);
