@@ -159,7 +159,12 @@ export class Connection implements Session {
       return;
     }
     this.host.counters.requests++;
-    this.engine.handle(this, request);
+    try {
+      this.engine.handle(this, request);
+    } catch (e) {
+      // A bug must cost this client its connection, not the server its process.
+      this.fail(`internal error: ${(e as Error).message}`);
+    }
   }
 
   private fail(reason: string): void {

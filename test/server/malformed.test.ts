@@ -2,7 +2,8 @@
  * Bad input closes only the offending connection, with one log line that
  * never carries a secret; everyone else keeps being served.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { Engine } from '../../lib/server/engine.js';
 import { Verb } from '../../lib/wire/index.js';
 import { connectRaw, startServer, until, within } from './helpers.js';
 
@@ -81,6 +82,16 @@ describe('malformed input', () => {
     ]);
     victim.writeRaw(Buffer.concat([frameHeader(payload.length), payload]));
     await check(/undecodable request/);
+  });
+
+  it('a bug while handling a request costs that client its connection, not the server', async () => {
+    const { victim, check } = await setup();
+    const spy = vi.spyOn(Engine.prototype, 'handle').mockImplementationOnce(() => {
+      throw new Error('simulated bug');
+    });
+    victim.send({ verb: Verb.REV });
+    await check(/internal error: simulated bug/);
+    spy.mockRestore();
   });
 
   it('an empty frame is a request with no verb: UNKNOWN_VERB, not a disconnect', async () => {
