@@ -18,6 +18,12 @@ import type { Waiter } from './waiters.js';
 
 /** Stop reading a socket while more than this many bytes wait to be written to it. */
 export const WRITE_HIGH_WATER = 1024 * 1024;
+/**
+ * Most requests one connection may have waiting (WAITs, future-rev reads).
+ * A client past it is disconnected like one sending oversize frames: the
+ * protocol has no error for it, and the server's memory is everyone's.
+ */
+export const MAX_PENDING_PER_CONNECTION = 100_000;
 /** Responses are not limited by the request frame limit, only by the 4-byte length. */
 const MAX_RESPONSE_BYTES = 0xffffffff;
 
@@ -164,6 +170,10 @@ export class Connection implements Session {
     } catch (e) {
       // A bug must cost this client its connection, not the server its process.
       this.fail(`internal error: ${(e as Error).message}`);
+      return;
+    }
+    if (this.pending.size > MAX_PENDING_PER_CONNECTION) {
+      this.fail(`more than ${MAX_PENDING_PER_CONNECTION} requests waiting`);
     }
   }
 

@@ -76,6 +76,21 @@ describe('isolation', () => {
     expect((await stayer.call({ verb: REV })).rev).toBeGreaterThan(58);
   });
 
+  it('disconnects a client that parks more than 100,000 requests, and only it', async () => {
+    const warnings: string[] = [];
+    const server = await startServer({ logger: { warn: (m) => warnings.push(m) } });
+    const hog = await connectRaw(server);
+    const other = await connectRaw(server);
+    const frames = Array.from({ length: 100_001 }, (_, i) =>
+      encodeRequest({ tag: i + 1, verb: WAIT, path: `/hog/${i}`, rev: 1e6 }),
+    );
+    hog.writeRaw(Buffer.concat(frames));
+    await within(hog.closed, 30_000, 'the hog to be disconnected');
+    expect(warnings).toEqual([expect.stringMatching(/more than 100000 requests waiting$/)]);
+    await until(() => server.waiting === 0, 'its waits to be freed');
+    expect((await other.call({ verb: REV })).rev).toBe(58);
+  });
+
   it('answers exactly the matching WAIT among 10,000 others', async () => {
     const server = await startServer();
     const c = await connectRaw(server);
