@@ -175,6 +175,42 @@ Example:
     });
 }
 
+/**
+ * Rewrites Go-style flags (`-name x`, `-participate`, `-lease-ms=5`; Go's
+ * flag package takes one dash or two) to the `--` form commander expects,
+ * and Go's explicit booleans (`-participate=true`, `--participate=false`)
+ * to a bare flag or nothing. Only the options before the first operand or
+ * `--` are touched: the rest belongs to the `--run` command.
+ *
+ * @param longs the program's long options without dashes, and whether each takes a value.
+ */
+export function goStyleArgs(
+  argv: readonly string[],
+  longs: ReadonlyMap<string, boolean>,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = /^--?([a-z][a-z-]+)(?:=(.*))?$/s.exec(arg);
+    const takesValue = m ? longs.get(m[1]!) : undefined;
+    if (!m || takesValue === undefined) {
+      out.push(arg);
+      if (arg === '--' || !arg.startsWith('-')) return out.concat(argv.slice(i + 1));
+      continue;
+    }
+    const [, name, value] = m;
+    if (takesValue) {
+      out.push(value === undefined ? `--${name}` : `--${name}=${value}`);
+      if (value === undefined && i + 1 < argv.length) out.push(argv[++i]!);
+    } else if (value === undefined || value === 'true') {
+      out.push(`--${name}`);
+    } else if (value !== 'false') {
+      out.push(arg); // commander reports it
+    }
+  }
+  return out;
+}
+
 interface RawOptions {
   name: string;
   participate?: true;
@@ -227,8 +263,12 @@ export function parseCliArgs(
   io: ParseIo,
 ): CliOptions | null {
   const program = buildProgram(io);
+  const longs = new Map<string, boolean>();
+  for (const opt of program.options) {
+    if (opt.long) longs.set(opt.long.replace(/^--/, ''), opt.required || opt.optional);
+  }
   try {
-    program.parse([...argv], { from: 'user' });
+    program.parse(goStyleArgs(argv, longs), { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help') return null;

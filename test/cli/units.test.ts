@@ -153,6 +153,32 @@ describe('parseCliArgs', () => {
     }
   });
 
+  it("accepts the Go tool's single-dash flags and explicit booleans", () => {
+    const o = parse([
+      '-name',
+      'jobs',
+      '-participate=true',
+      '-force-election=false',
+      '-address=10.0.0.1:80',
+      '-master-cmd',
+      '-name is a value here',
+      '-run',
+      'sleep',
+      '-name',
+      '1',
+    ]);
+    expect(o).toMatchObject({
+      name: 'jobs',
+      participate: true,
+      forceElection: false,
+      address: '10.0.0.1:80',
+      masterCmd: '-name is a value here',
+      run: { command: 'sleep', args: ['-name', '1'] },
+    });
+    expect(usageError(['-participate=maybe'])).toMatch(/participate/);
+    expect(usageError(['-nope'])).toMatch(/unknown option/);
+  });
+
   it('prints --help through writeOut and returns null', () => {
     let out = '';
     expect(parseCliArgs(['--help'], {}, { pid: 1, writeOut: (s) => (out += s) })).toBeNull();
