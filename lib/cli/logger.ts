@@ -4,7 +4,7 @@
  * and the child's output (stdout is for `--observe` and for them).
  */
 import type { DoozerLogger } from '../doozer/types.js';
-import type { ElectionLogger } from '../election/types.js';
+import type { ElectionLogger } from '../election/index.js';
 
 /** The logger of the CLI; it serves the election engine and the Doozer client too. */
 export interface CliLogger extends ElectionLogger, DoozerLogger {

@@ -5,9 +5,13 @@
  */
 import { DoozerClient } from '../doozer/client.js';
 import { DoozerPermissionError, DoozerUriError } from '../doozer/errors.js';
-import { MasterElectionClient } from '../election/election-client.js';
-import { ElectionConfigError } from '../election/errors.js';
-import type { ElectionState, MasterElectionEventReceiver, MasterTerm } from '../election/types.js';
+import {
+  ElectionConfigError,
+  MasterElectionClient,
+  type ElectionState,
+  type MasterElectionEventReceiver,
+  type MasterTerm,
+} from '../election/index.js';
 import { HookRunner } from './hooks.js';
 import { createCliLogger, engineLogger, redactSecrets, type CliLogger } from './logger.js';
 import {

@@ -6,15 +6,15 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DoozerUriError } from '../doozer/errors.js';
 import { parseDoozerUri, type DoozerUri } from '../doozer/uri.js';
-import { ElectionConfigError } from '../election/errors.js';
 import {
   DEFAULT_LEASE_MS,
   DEFAULT_RENEW_DEADLINE_MS,
   DEFAULT_RETRY_PERIOD_MS,
+  ElectionConfigError,
   resolveElectionOptions,
   validateAddress,
   validateElectionName,
-} from '../election/options.js';
+} from '../election/index.js';
 import { redactSecrets } from './logger.js';
 
 /** The program's name, in usage messages and log prefixes. */
