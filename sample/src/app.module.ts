@@ -1,0 +1,69 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ScheduleModule } from '@nestjs/schedule';
+import { TerminusModule } from '@nestjs/terminus';
+import {
+  MasterElectionHealthIndicator,
+  MasterElectionModule,
+  type MasterElectionModuleOptions,
+} from 'nestjs-master-election';
+import { LOOPBACK, validateEnv, type SampleConfig } from './config.js';
+import { ElectionController } from './election.controller.js';
+import { ElectionEvents } from './election-events.service.js';
+import { HealthController } from './health.controller.js';
+import { LeaderJob } from './leader-job.service.js';
+
+/** Options of {@link AppModule.forRoot}. */
+export interface AppModuleOptions {
+  /** The port the HTTP server is bound to: the election advertises `127.0.0.1:<httpPort>`. */
+  readonly httpPort: number;
+}
+
+/** The election's options, from the configuration. */
+export function electionOptions(
+  config: ConfigService<SampleConfig, true>,
+): MasterElectionModuleOptions {
+  const get = <K extends keyof SampleConfig>(key: K): SampleConfig[K] =>
+    config.get(key, { infer: true });
+  return {
+    uri: get('DOOZER_URI'),
+    bootUri: get('DOOZER_BOOT_URI'),
+    name: get('ELECTION_NAME'),
+    // The address is this replica's identity in the election file; making it
+    // the HTTP address lets anyone who reads the master reach it.
+    address: `${LOOPBACK}:${get('httpPort')}`,
+    leaseMs: get('ELECTION_LEASE_MS'),
+    renewDeadlineMs: get('ELECTION_RENEW_DEADLINE_MS'),
+    retryPeriodMs: get('ELECTION_RETRY_PERIOD_MS'),
+  };
+}
+
+/**
+ * The sample application: a leader-only job, election event logging,
+ * `GET /election` and `GET /health`.
+ */
+@Module({})
+export class AppModule {
+  static forRoot({ httpPort }: AppModuleOptions): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({
+          isGlobal: true,
+          ignoreEnvFile: true, // the environment only: no .env file is read
+          validate: validateEnv,
+          load: [() => ({ httpPort })],
+        }),
+        ScheduleModule.forRoot(),
+        TerminusModule,
+        MasterElectionModule.forRootAsync({
+          imports: [ConfigModule],
+          inject: [ConfigService],
+          useFactory: electionOptions,
+        }),
+      ],
+      controllers: [ElectionController, HealthController],
+      providers: [ElectionEvents, LeaderJob, MasterElectionHealthIndicator],
+    };
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * The sample application in this process: built with @nestjs/testing from
+ * `AppModule`, listening on loopback as `main.ts` does, against an embedded
+ * Doozer server.
+ */
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { firstValueFrom, filter, ReplaySubject, take, throwError, timeout, toArray } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MasterElectionService, type ElectionRole } from 'nestjs-master-election';
+import { DoozerServer } from 'nestjs-master-election/testing';
+import { AppModule } from '../../sample/src/app.module.js';
+import { SampleConfigError, validateEnv } from '../../sample/src/config.js';
+import type { ElectionStatus } from '../../sample/src/election.controller.js';
+import { LeaderJob, type LeaderJobRun } from '../../sample/src/leader-job.service.js';
+import { listenOnLoopback } from '../../sample/src/loopback-listener.js';
+
+/** Limit of every wait: generous, for a loaded 2-core machine. */
+const WAIT_MS = 20_000;
+
+function waitFor<T>(source: Observable<T>, predicate: (v: T) => boolean, what: string): Promise<T> {
+  return firstValueFrom(
+    source.pipe(
+      filter(predicate),
+      timeout({
+        first: WAIT_MS,
+        with: () => throwError(() => new Error(`timed out waiting for ${what}`)),
+      }),
+    ),
+  );
+}
+
+/** One running replica of the sample app. */
+interface Replica {
+  readonly app: INestApplication;
+  readonly port: number;
+  readonly election: MasterElectionService;
+  /** Every run of its leader-only job since it started. */
+  readonly runs: ReplaySubject<LeaderJobRun>;
+  get(path: string): Promise<{ status: number; body: unknown }>;
+  close(): Promise<void>;
+}
+
+describe('sample app', () => {
+  let server: DoozerServer;
+  const closers: (() => Promise<void>)[] = [];
+
+  beforeEach(async () => {
+    server = await DoozerServer.start({ heartbeatMs: false });
+    vi.stubEnv('DOOZER_URI', server.uri);
+    vi.stubEnv('ELECTION_NAME', 'sample-test');
+    vi.stubEnv('ELECTION_LEASE_MS', '1000');
+    vi.stubEnv('ELECTION_RENEW_DEADLINE_MS', '600');
+    vi.stubEnv('ELECTION_RETRY_PERIOD_MS', '200');
+  });
+
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+    await server.close();
+    vi.unstubAllEnvs();
+  });
+
+  async function startReplica(): Promise<Replica> {
+    const listener = await listenOnLoopback(0);
+    let close = (): Promise<void> =>
+      new Promise((resolve) => listener.handle.close(() => resolve()));
+    closers.push(() => close());
+    const moduleRef = await Test.createTestingModule({
+      imports: [AppModule.forRoot({ httpPort: listener.port })],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    let closing: Promise<void> | undefined;
+    close = () => (closing ??= app.close());
+    const runs = new ReplaySubject<LeaderJobRun>();
+    app.get(LeaderJob).runs$.subscribe(runs);
+    await app.listen(listener.handle as unknown as number);
+    return {
+      app,
+      port: listener.port,
+      election: app.get(MasterElectionService),
+      runs,
+      get: async (path) => {
+        const res = await fetch(`http://127.0.0.1:${listener.port}${path}`);
+        return { status: res.status, body: await res.json() };
+      },
+      close: () => close(),
+    };
+  }
+
+  const role = (r: Replica, wanted: ElectionRole) =>
+    waitFor(r.election.state$, (s) => s.role === wanted, `${r.election.address} to be ${wanted}`);
+
+  it('answers GET /election and GET /health on the master and on a slave', async () => {
+    const a = await startReplica();
+    const { term } = await role(a, 'master');
+    const b = await startReplica();
+    await role(b, 'slave');
+
+    const addressA = `127.0.0.1:${a.port}`;
+    const addressB = `127.0.0.1:${b.port}`;
+    expect(a.election.address).toBe(addressA);
+    expect(await a.get('/election')).toEqual({
+      status: 200,
+      body: { role: 'master', master: addressA, term, address: addressA } satisfies ElectionStatus,
+    });
+    expect(await b.get('/election')).toEqual({
+      status: 200,
+      body: { role: 'slave', master: addressA, term, address: addressB } satisfies ElectionStatus,
+    });
+
+    const health = await b.get('/health');
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({
+      status: 'ok',
+      details: {
+        election: {
+          status: 'up',
+          election: 'sample-test',
+          role: 'slave',
+          master: addressA,
+          term,
+          connected: true,
+        },
+      },
+    });
+
+    // Doozer gone: the replica still answers, but reports itself unhealthy.
+    await server.stop();
+    await vi.waitFor(() => expect(b.election.health().connected).toBe(false), {
+      timeout: WAIT_MS,
+    });
+    const down = await b.get('/health');
+    expect(down.status).toBe(503);
+    expect(down.body).toMatchObject({
+      status: 'error',
+      error: { election: { status: 'down', connected: false } },
+    });
+  });
+
+  it('runs the @MasterOnly interval job only on the master, and moves it on a handover', async () => {
+    const [a, b] = await Promise.all([startReplica(), startReplica()]);
+    const first = await Promise.race([role(a, 'master'), role(b, 'master')]);
+    const [master, slave] = first.master === a.election.address ? [a, b] : [b, a];
+
+    const twoRuns = await firstValueFrom(master.runs.pipe(take(2), toArray()));
+    expect(twoRuns).toEqual([
+      { run: 1, fencingToken: first.term },
+      { run: 2, fencingToken: first.term },
+    ]);
+    expect(slave.election.isMaster()).toBe(false);
+    let slaveRuns = 0;
+    slave.runs.subscribe(() => slaveRuns++);
+    expect(slaveRuns).toBe(0); // two intervals fired on the slave too, and were skipped
+
+    // The master shuts down and resigns; the slave takes over without waiting out the lease.
+    await master.close();
+    const next = await role(slave, 'master');
+    expect(next.term).toBeGreaterThan(first.term);
+    const run = await waitFor(slave.runs, () => true, 'a run on the new master');
+    expect(run).toEqual({ run: 1, fencingToken: next.term });
+  });
+});
+
+describe('sample configuration', () => {
+  it('applies defaults and converts numbers', () => {
+    expect(validateEnv({ DOOZER_URI: 'doozer:?ca=127.0.0.1:8046' })).toEqual({
+      DOOZER_URI: 'doozer:?ca=127.0.0.1:8046',
+      DOOZER_BOOT_URI: undefined,
+      PORT: 3000,
+      ELECTION_NAME: 'sample-jobs',
+      ELECTION_LEASE_MS: undefined,
+      ELECTION_RENEW_DEADLINE_MS: undefined,
+      ELECTION_RETRY_PERIOD_MS: undefined,
+      LOG_FORMAT: 'text',
+      LOG_LEVEL: 'log',
+    });
+    expect(
+      validateEnv({
+        DOOZER_URI: 'doozer:?cn=prod',
+        DOOZER_BOOT_URI: 'doozer:?ca=10.0.0.1:8046',
+        PORT: '0',
+        ELECTION_LEASE_MS: '2000',
+        LOG_FORMAT: 'json',
+      }),
+    ).toMatchObject({
+      DOOZER_BOOT_URI: 'doozer:?ca=10.0.0.1:8046',
+      PORT: 0,
+      ELECTION_LEASE_MS: 2000,
+      LOG_FORMAT: 'json',
+    });
+  });
+
+  it('names the variable that is missing or wrong', () => {
+    expect(() => validateEnv({})).toThrow(/^DOOZER_URI is required/);
+    expect(() => validateEnv({ DOOZER_URI: 'doozer:?ca=h:1', PORT: '70000' })).toThrow(
+      new SampleConfigError('PORT must be an integer from 0 to 65535 (got "70000")'),
+    );
+    expect(() => validateEnv({ DOOZER_URI: 'doozer:?ca=h:1', ELECTION_LEASE_MS: '2s' })).toThrow(
+      /^ELECTION_LEASE_MS must be an integer/,
+    );
+    expect(() => validateEnv({ DOOZER_URI: 'doozer:?ca=h:1', LOG_FORMAT: 'xml' })).toThrow(
+      /^LOG_FORMAT must be one of text, json/,
+    );
+  });
+});
