@@ -1,0 +1,508 @@
+/**
+ * `npm run demo`: three replicas of the sample application elect a master;
+ * the demo kills the master (failover), then stops the next one gracefully
+ * (handover), and prints how long each took.
+ *
+ *     node dist/sample/demo.js [--short] [--verbose]
+ *
+ * Doozer: the embedded server, in this process, unless `DOOZER_URI` (and
+ * `DOOZER_BOOT_URI` for a `cn=` URI) names one. See docs/sample-and-demo.md.
+ */
+import { parseDoozerUri } from 'nestjs-master-election/doozer';
+import { DoozerServer } from 'nestjs-master-election/testing';
+import { bold, cyan, dim, green, ms, red, say, yellow } from './demo/console.js';
+import { MasterObserver, type LeaseOnStart, type MasterSighting } from './demo/observer.js';
+import { Replica, type ReplicaExit, type ReplicaLog } from './demo/replica.js';
+import { DEMO_TIMINGS, type DemoTimings } from './demo/timings.js';
+import { DemoError, pollFor, waitFor, within } from './demo/wait.js';
+import type { ElectionStatus } from './src/election.controller.js';
+import { LEADER_JOB_INTERVAL_MS } from './src/leader-job.service.js';
+
+/** The demo's own election, so that it never meddles with the sample's default one. */
+const ELECTION = 'sample-demo';
+const LABELS = ['A', 'B', 'C'] as const;
+/** Limit of the waits that do not depend on the timings (booting Nest, answering HTTP): generous, for a loaded machine. */
+const PATIENCE_MS = 30_000;
+
+interface DemoOptions {
+  readonly short: boolean;
+  readonly verbose: boolean;
+}
+
+/** The demo's measurements. */
+interface Results {
+  readonly timings: DemoTimings;
+  readonly lease: LeaseOnStart;
+  /** Spawn of the replicas -> the first one ready. */
+  readonly bootMs: number;
+  /** Spawn of the replicas -> the first master. */
+  readonly firstElectionMs: number;
+  /** SIGKILL of the master -> the next master. */
+  readonly failoverMs: number;
+  /** SIGTERM of the master -> the next master. */
+  readonly handoverMs: number;
+  /** Leader-only job runs, per replica. */
+  readonly jobRuns: readonly { readonly label: string; readonly runs: number }[];
+}
+
+/** Ctrl-C (or SIGTERM) while the demo runs. */
+class Interrupted extends Error {
+  override readonly name = 'Interrupted';
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+const describeExit = (exit: ReplicaExit): string =>
+  exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+
+class Demo {
+  private readonly timings: DemoTimings;
+  private readonly replicas: Replica[] = [];
+  private readonly failure = new AbortController();
+  private server: DoozerServer | undefined;
+  private observer: MasterObserver | undefined;
+  private cleaning: Promise<void> | undefined;
+
+  constructor(private readonly options: DemoOptions) {
+    this.timings = options.short ? DEMO_TIMINGS.short : DEMO_TIMINGS.normal;
+  }
+
+  /** Aborts with `reason` whatever the demo is waiting for. */
+  stop(reason: Error): void {
+    if (!this.failure.signal.aborted) this.failure.abort(reason);
+  }
+
+  /** Last resort, on exit: no replica outlives the demo. */
+  killAll(): void {
+    for (const r of this.replicas) r.kill('SIGKILL');
+  }
+
+  /** Runs the three steps; throws a {@link DemoError} (or the abort reason) when one fails. */
+  async run(): Promise<Results> {
+    say(bold('nestjs-master-election demo: three replicas of the sample app elect one master'));
+    say();
+    const { uri, bootUri } = await this.doozer();
+    this.intro();
+    const { observer, lease } = await MasterObserver.start(uri, bootUri, ELECTION, this.timings);
+    this.observer = observer;
+    const first = await this.firstElection(this.replicaEnv(uri, bootUri), lease);
+    const failover = await this.failover(first.master);
+    const handover = await this.handover(failover.master);
+    this.checkJobRuns();
+    return {
+      timings: this.timings,
+      lease,
+      bootMs: first.bootMs,
+      firstElectionMs: first.ms,
+      failoverMs: failover.ms,
+      handoverMs: handover.ms,
+      jobRuns: this.replicas.map((r) => ({ label: r.label, runs: r.jobRuns.length })),
+    };
+  }
+
+  /** What the timings mean. */
+  private intro(): void {
+    const { leaseMs, renewDeadlineMs, retryPeriodMs } = this.timings;
+    say(
+      `${bold('Timings')}   lease ${leaseMs} ms, renew deadline ${renewDeadlineMs} ms, retry period ${retryPeriodMs} ms${this.options.short ? ' (--short)' : ''}`,
+    );
+    say(
+      `          The master renews its lease every ${retryPeriodMs} ms and steps down if it cannot`,
+    );
+    say(`          renew for ${renewDeadlineMs} ms; the others replace a master not seen renewing`);
+    say(
+      `          for ${leaseMs} ms. ${dim('(Defaults: 10000/7000/2000 ms; shortened so the demo is quick.)')}`,
+    );
+    if (!this.options.verbose) {
+      say(`${bold('Logs')}      the replicas' errors only ${dim('(--verbose: every line)')}`);
+    }
+  }
+
+  /** Step 1: three replicas start; the first master is elected. */
+  private async firstElection(
+    env: NodeJS.ProcessEnv,
+    lease: LeaseOnStart,
+  ): Promise<{ master: Replica; ms: number; bootMs: number }> {
+    say();
+    say(
+      bold('1. Start three replicas') +
+        dim(`  (node dist/sample/src/main.js, election "${ELECTION}")`),
+    );
+    const spawnedAt = performance.now();
+    for (const label of LABELS) this.startReplica(label, env);
+    await within(
+      Promise.all(this.replicas.map((r) => r.ready)),
+      'the replicas to start',
+      PATIENCE_MS,
+      this.failure.signal,
+    );
+    for (const r of this.replicas) {
+      say(`   ${bold(r.label)}  pid ${String(r.pid).padEnd(7)} http://${r.address}`);
+    }
+    for (const line of describeLease(lease, this.timings.leaseMs)) say(`   ${line}`);
+    // A master left behind by an earlier run (against DOOZER_URI) is not ours: wait
+    // until our replicas have replaced it.
+    const ours = (s: MasterSighting): boolean => this.replicas.some((r) => r.address === s.master);
+    const { seen, replica } = await this.nextMaster(ours, 'the first master', this.timings.leaseMs);
+    const elapsed = seen.at - spawnedAt;
+    say(
+      `   ${green('master:')} ${this.name(replica)}, fencing token ${seen.term}, ${ms(elapsed)} after spawning the replicas`,
+    );
+    await this.showAgreement(replica, seen.term);
+    await this.showJobRun(replica, seen.term, true);
+    const bootMs = Math.min(...this.replicas.map((r) => r.readyAt)) - spawnedAt;
+    return { master: replica, ms: elapsed, bootMs };
+  }
+
+  /** Step 2: the master dies without resigning; the others wait out its lease. */
+  private async failover(master: Replica): Promise<{ master: Replica; ms: number }> {
+    const { leaseMs, retryPeriodMs } = this.timings;
+    say();
+    say(
+      bold(`2. kill -9 the master, ${master.label}`) +
+        dim(`  (pid ${master.pid}: no chance to resign, its lease must run out)`),
+    );
+    const killedAt = performance.now();
+    master.kill('SIGKILL');
+    const { seen, replica } = await this.nextMaster(
+      (s) => s.master !== master.address,
+      `a master other than ${master.label}`,
+      leaseMs + retryPeriodMs,
+    );
+    const elapsed = seen.at - killedAt;
+    say(
+      `   ${green('master:')} ${this.name(replica)}, fencing token ${seen.term}, ${bold(ms(elapsed))} after the kill ${dim(`(bound: lease + retry period = ${leaseMs + retryPeriodMs} ms)`)}`,
+    );
+    await this.showAgreement(replica, seen.term);
+    await this.showJobRun(replica, seen.term, false);
+    return { master: replica, ms: elapsed };
+  }
+
+  /** Step 3: the master shuts down gracefully and resigns; the other takes over at once. */
+  private async handover(master: Replica): Promise<{ master: Replica; ms: number }> {
+    say();
+    say(
+      bold(`3. SIGTERM the master, ${master.label}`) +
+        dim('  (enableShutdownHooks: it resigns in beforeApplicationShutdown)'),
+    );
+    const termAt = performance.now();
+    master.kill('SIGTERM');
+    const { seen, replica } = await this.nextMaster(
+      (s) => s.master !== master.address,
+      `a master other than ${master.label}`,
+      0,
+    );
+    const elapsed = seen.at - termAt;
+    say(
+      `   ${green('master:')} ${this.name(replica)}, fencing token ${seen.term}, ${bold(ms(elapsed))} after SIGTERM ${dim('(no lease to wait out)')}`,
+    );
+    const exit = await within(
+      master.exited,
+      `${master.label} to exit`,
+      PATIENCE_MS,
+      this.failure.signal,
+    );
+    const how = exit.signal
+      ? `Nest re-raises ${exit.signal} once its shutdown hooks have run`
+      : describeExit(exit);
+    say(`   ${master.label} exited ${ms(exit.at - termAt)} after SIGTERM ${dim(`(${how})`)}`);
+    await this.showAgreement(replica, seen.term);
+    await this.showJobRun(replica, seen.term, false);
+    return { master: replica, ms: elapsed };
+  }
+
+  /** Stops every replica (SIGTERM, then SIGKILL if it hangs), the observer and the embedded server. Idempotent. */
+  cleanup(): Promise<void> {
+    this.cleaning ??= this.doCleanup();
+    return this.cleaning;
+  }
+
+  private async doCleanup(): Promise<void> {
+    const running = this.replicas.filter((r) => r.running);
+    if (running.length > 0) {
+      say();
+      say(dim(`Stopping ${running.map((r) => r.label).join(', ')}…`));
+    }
+    await Promise.all(
+      running.map(async (r) => {
+        r.kill('SIGTERM');
+        const hung = setTimeout(() => r.kill('SIGKILL'), 10_000);
+        await r.exited;
+        clearTimeout(hung);
+      }),
+    );
+    await this.observer?.close().catch(() => undefined);
+    await this.server?.close();
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private async doozer(): Promise<{ uri: string; bootUri: string | undefined }> {
+    const uri = process.env.DOOZER_URI;
+    const bootUri = process.env.DOOZER_BOOT_URI || undefined;
+    if (uri) {
+      // The URI's own toString() hides the secret (sk=***).
+      say(`${bold('Doozer')}    ${parseDoozerUri(uri).toString()} (from DOOZER_URI)`);
+      return { uri, bootUri };
+    }
+    this.server = await DoozerServer.start({ host: '127.0.0.1', port: 0 });
+    say(
+      `${bold('Doozer')}    embedded server on ${this.server.address} ${dim('(set DOOZER_URI to use your own)')}`,
+    );
+    return { uri: this.server.uri, bootUri: undefined };
+  }
+
+  private replicaEnv(uri: string, bootUri: string | undefined): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DOOZER_URI: uri,
+      PORT: '0',
+      ELECTION_NAME: ELECTION,
+      ELECTION_LEASE_MS: String(this.timings.leaseMs),
+      ELECTION_RENEW_DEADLINE_MS: String(this.timings.renewDeadlineMs),
+      ELECTION_RETRY_PERIOD_MS: String(this.timings.retryPeriodMs),
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: this.options.verbose ? 'debug' : 'log',
+    };
+    if (bootUri === undefined) delete env.DOOZER_BOOT_URI;
+    else env.DOOZER_BOOT_URI = bootUri;
+    return env;
+  }
+
+  private startReplica(label: string, env: NodeJS.ProcessEnv): Replica {
+    const replica = new Replica(label, env);
+    this.replicas.push(replica);
+    replica.logs$.subscribe((log) => this.showLog(replica, log));
+    void replica.exited.then((exit) => {
+      if (!replica.stopping) {
+        this.stop(
+          new DemoError(
+            `replica ${label} exited unexpectedly (${describeExit(exit)})${replica.lastLines()}`,
+          ),
+        );
+      }
+    });
+    return replica;
+  }
+
+  /** Child output: everything with --verbose, otherwise only errors. */
+  private showLog(replica: Replica, log: ReplicaLog): void {
+    const loud = ['error', 'fatal', 'stderr'].includes(log.level);
+    if (!loud && !this.options.verbose) return;
+    const colour = loud ? red : log.level === 'warn' ? yellow : dim;
+    const context = log.context ? `[${log.context}] ` : '';
+    say(colour(`     ${replica.label} | ${log.level.padEnd(5)} ${context}${log.message}`));
+  }
+
+  /**
+   * Waits until the observer sees a master matching `predicate` (for at most
+   * `expectedMs` plus {@link PATIENCE_MS}), and finds its replica.
+   */
+  private async nextMaster(
+    predicate: (seen: MasterSighting) => boolean,
+    what: string,
+    expectedMs: number,
+  ): Promise<{ seen: MasterSighting; replica: Replica }> {
+    const seen = await waitFor(
+      this.observer!.masters$,
+      (s) => s.master !== '' && predicate(s),
+      what,
+      expectedMs + PATIENCE_MS,
+      this.failure.signal,
+    );
+    const replica = this.replicas.find((r) => r.address === seen.master);
+    if (!replica) {
+      throw new DemoError(
+        `the master ${seen.master} is not one of the demo's replicas: is another process taking part in election "${ELECTION}"?`,
+      );
+    }
+    return { seen, replica };
+  }
+
+  /**
+   * Polls `GET /election` of every live replica until they all agree on the
+   * master and its term (each replica learns of a change on its own WAIT, a
+   * moment apart), then prints their answers.
+   */
+  private async showAgreement(master: Replica, term: number): Promise<void> {
+    const live = this.replicas.filter((r) => r.running && !r.stopping);
+    let last: (ElectionStatus | undefined)[] = [];
+    const agreed = await pollFor(
+      async () => {
+        last = await Promise.all(live.map((r) => r.status()));
+        const ok = last.every(
+          (s, i) =>
+            s !== undefined &&
+            s.term === term &&
+            s.master === master.address &&
+            s.role === (live[i] === master ? 'master' : 'slave'),
+        );
+        return ok ? last : undefined;
+      },
+      () =>
+        `every replica to name ${master.label} master of term ${term} on GET /election (last answers: ${JSON.stringify(last)})`,
+      PATIENCE_MS,
+      this.failure.signal,
+    );
+    const answers = live.map(
+      (r, i) => `${r.label}: ${agreed[i]?.role === 'master' ? cyan('master') : 'slave'}`,
+    );
+    say(
+      `   GET /election  ${answers.join('   ')}   ${dim(`(all: master ${master.address}, term ${term})`)}`,
+    );
+  }
+
+  /** Waits for the first run of the leader-only job on `replica` in term `term`, and says so. */
+  private async showJobRun(replica: Replica, term: number, explain: boolean): Promise<void> {
+    const index = (): number => replica.jobRuns.indexOf(term);
+    if (index() < 0) {
+      await waitFor(
+        replica.logs$,
+        () => index() >= 0,
+        `the leader-only job to run on ${replica.label}`,
+        LEADER_JOB_INTERVAL_MS + PATIENCE_MS,
+        this.failure.signal,
+      );
+    }
+    const run = `run #${index() + 1}, fencing token ${term}`;
+    if (explain) {
+      const others = this.replicas.filter((r) => r !== replica).map((r) => r.label);
+      say(
+        `   leader-only job runs on ${replica.label} (${run}); ${dim(`@Interval(${LEADER_JOB_INTERVAL_MS}) + @MasterOnly: ${others.join(' and ')} skip it`)}`,
+      );
+    } else {
+      say(`   leader-only job moved to ${replica.label} (${run})`);
+    }
+  }
+
+  /** Every run of the leader-only job carried the fencing token of a term of its own replica. */
+  private checkJobRuns(): void {
+    const terms = this.observer!.terms;
+    for (const r of this.replicas) {
+      for (const token of r.jobRuns) {
+        if (terms.get(token) !== r.address) {
+          throw new DemoError(
+            `replica ${r.label} ran the leader-only job with fencing token ${token}, a term of ${terms.get(token) ?? 'no master the observer saw'}`,
+          );
+        }
+      }
+    }
+  }
+
+  private name(r: Replica): string {
+    return `${bold(r.label)} (${r.address})`;
+  }
+}
+
+function describeLease(lease: LeaseOnStart, leaseMs: number): string[] {
+  switch (lease.kind) {
+    case 'missing':
+      return [
+        `A new election (no lease yet): the first master is elected after one lease (${leaseMs} ms),`,
+        `as a missing lease cannot prove that no master is still at work.`,
+      ];
+    case 'released':
+      return ['The lease was released by its last holder: the first master is elected at once.'];
+    case 'held':
+      return [
+        `The lease is held by ${lease.holder} (an earlier run?): it is taken over once`,
+        `it has not been renewed for one lease (${leaseMs} ms).`,
+      ];
+  }
+}
+
+function summary(r: Results): void {
+  const { leaseMs, retryPeriodMs } = r.timings;
+  const first =
+    r.lease.kind === 'released'
+      ? 'the lease was free: no wait'
+      : `boot ~${Math.round(r.bootMs)} ms, then one lease (${leaseMs} ms)`;
+  say();
+  say(bold('Summary'));
+  say(`  first election  ${ms(r.firstElectionMs, 6)}   spawn -> first master: ${first}`);
+  say(
+    `  failover        ${ms(r.failoverMs, 6)}   kill -9 -> new master; bound: lease + retry period = ${leaseMs + retryPeriodMs} ms`,
+  );
+  say(
+    `  handover        ${ms(r.handoverMs, 6)}   SIGTERM -> new master; the master resigned, no lease to wait out`,
+  );
+  say(
+    `  leader-only job   runs: ${r.jobRuns.map((j) => `${j.label} ${j.runs}`).join(', ')}; each one on the master of its term`,
+  );
+  say(
+    dim(
+      `  (A failover counts from the dead master's last renewal, up to one retry period before the kill,\n` +
+        `   so it takes about lease - retry period to lease + retry period; a handover a few round trips.)`,
+    ),
+  );
+}
+
+const USAGE = `Usage: node dist/sample/demo.js [--short] [--verbose]
+
+  --short     shorter election timings (lease 1000 ms), for CI; also DEMO_SHORT=1
+  --verbose   show every log line of the replicas; also DEMO_VERBOSE=1
+
+Uses the embedded Doozer server unless DOOZER_URI (and DOOZER_BOOT_URI) is set.`;
+
+function parseArgs(argv: readonly string[]): DemoOptions | 'help' {
+  const flag = (env: string | undefined): boolean => env !== undefined && env !== '' && env !== '0';
+  let short = flag(process.env.DEMO_SHORT);
+  let verbose = flag(process.env.DEMO_VERBOSE);
+  for (const arg of argv) {
+    if (arg === '--short') short = true;
+    else if (arg === '--verbose') verbose = true;
+    else if (arg === '--help' || arg === '-h') return 'help';
+    else throw new DemoError(`unknown argument "${arg}"\n\n${USAGE}`);
+  }
+  return { short, verbose };
+}
+
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  if (options === 'help') {
+    say(USAGE);
+    return 0;
+  }
+  const demo = new Demo(options);
+  let interrupts = 0;
+  const interrupt = (signal: NodeJS.Signals): void => {
+    if (++interrupts === 1) {
+      demo.stop(new Interrupted(signal));
+      return;
+    }
+    demo.killAll(); // a second Ctrl-C: no more waiting
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+  process.on('exit', () => demo.killAll());
+
+  try {
+    const results = await demo.run();
+    await demo.cleanup();
+    summary(results);
+    return 0;
+  } catch (err) {
+    say();
+    if (err instanceof Interrupted) {
+      say(yellow(`Interrupted (${err.signal}): cleaning up.`));
+    } else {
+      say(red(`Demo failed: ${err instanceof Error ? err.message : String(err)}`));
+      if (options.verbose && err instanceof Error && err.stack) say(dim(err.stack));
+    }
+    await demo.cleanup().catch((e: unknown) => say(red(`cleanup failed: ${String(e)}`)));
+    return err instanceof Interrupted ? (err.signal === 'SIGINT' ? 130 : 143) : 1;
+  }
+}
+
+void main()
+  .catch((err: unknown) => {
+    say(red(err instanceof Error ? err.message : String(err)));
+    return 1;
+  })
+  .then((code) => {
+    process.exitCode = code;
+    // Everything is closed by now; should a handle linger, do not hang.
+    setTimeout(() => process.exit(code), 2000).unref();
+  });

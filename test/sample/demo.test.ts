@@ -1,0 +1,188 @@
+/**
+ * `npm run demo` end to end: the compiled demo (dist/, built by the global
+ * setup) with `--short` timings, its own embedded server and three replica
+ * processes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEMO_TIMINGS } from '../../sample/demo/timings.js';
+
+const DEMO = fileURLToPath(new URL('../../dist/sample/demo.js', import.meta.url));
+/** Limit of one demo run: it takes a few seconds, but a loaded 2-core machine is slow to boot Nest. */
+const RUN_MS = 100_000;
+
+interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** Whether a process runs (exists and is not a zombie). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
+
+/** One run of the demo, in its own process group so that cleanup reaches its replicas too. */
+class DemoRun {
+  readonly lines: string[] = [];
+  readonly exited: Promise<Exit>;
+  private readonly proc: ChildProcess;
+  private readonly waiters = new Set<() => void>();
+  private exit: Exit | undefined;
+
+  constructor(args: readonly string[]) {
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    for (const k of ['DOOZER_URI', 'DOOZER_BOOT_URI', 'DEMO_SHORT', 'DEMO_VERBOSE']) delete env[k];
+    this.proc = spawn(process.execPath, [DEMO, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    for (const stream of [this.proc.stdout!, this.proc.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        this.lines.push(line);
+        for (const wake of this.waiters) wake();
+      });
+    }
+    this.exited = new Promise((resolve) => {
+      this.proc.once('exit', (code, signal) => {
+        this.exit = { code, signal };
+        for (const wake of this.waiters) wake();
+        resolve(this.exit);
+      });
+    });
+  }
+
+  get output(): string {
+    return this.lines.join('\n');
+  }
+
+  /** Waits for a line matching `re` (woken by each new line, not polled). */
+  line(re: RegExp): Promise<RegExpExecArray> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        for (const l of this.lines) {
+          const m = re.exec(l);
+          if (m) {
+            this.waiters.delete(check);
+            resolve(m);
+            return;
+          }
+        }
+        if (this.exit) {
+          this.waiters.delete(check);
+          reject(
+            new Error(
+              `demo exited (${JSON.stringify(this.exit)}) before printing ${re}:\n${this.output}`,
+            ),
+          );
+        }
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** The replicas' pids, from the lines `A  pid 1234  http://…`. */
+  replicaPids(): number[] {
+    return this.lines.flatMap((l) => {
+      const m = /^\s+[ABC]\s+pid (\d+)\s/.exec(l);
+      return m ? [Number(m[1])] : [];
+    });
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.proc.kill(signal);
+  }
+
+  /** SIGKILL to the whole process group: whatever is left of the demo and its replicas. */
+  destroy(): void {
+    try {
+      process.kill(-this.proc.pid!, 'SIGKILL');
+    } catch {
+      // nobody left
+    }
+  }
+}
+
+describe('npm run demo', () => {
+  const runs: DemoRun[] = [];
+  afterEach(async () => {
+    for (const run of runs.splice(0)) {
+      run.destroy();
+      await run.exited;
+    }
+  });
+
+  function start(...args: string[]): DemoRun {
+    const run = new DemoRun(args);
+    runs.push(run);
+    return run;
+  }
+
+  it(
+    'elects a master, fails over after a kill -9, hands over on SIGTERM, and prints the numbers',
+    { timeout: RUN_MS + 20_000 },
+    async () => {
+      const demo = start('--short');
+      const exit = await Promise.race([
+        demo.exited,
+        new Promise<never>((_, reject) =>
+          setTimeout(
+            () => reject(new Error(`demo still running after ${RUN_MS} ms:\n${demo.output}`)),
+            RUN_MS,
+          ).unref(),
+        ),
+      ]);
+      expect(exit, demo.output).toEqual({ code: 0, signal: null });
+
+      const { leaseMs, renewDeadlineMs, retryPeriodMs } = DEMO_TIMINGS.short;
+      const number = (re: RegExp): number => Number(re.exec(demo.output)?.[1] ?? NaN);
+      expect(demo.output).toMatch(
+        /lease 1000 ms, renew deadline 700 ms, retry period 200 ms \(--short\)/,
+      );
+      expect(demo.output).toMatch(/^\s+A new election \(no lease yet\)/m);
+      const firstElection = number(/^\s+first election\s+(\d+) ms\s/m);
+      const failover = number(/^\s+failover\s+(\d+) ms\s/m);
+      const handover = number(/^\s+handover\s+(\d+) ms\s/m);
+      expect(demo.output).toMatch(
+        /^\s+leader-only job\s+runs: A \d+, B \d+, C \d+; each one on the master of its term$/m,
+      );
+
+      // A new election waits out one lease; a dead master is replaced only once its
+      // authority has surely ended (its renew deadline, counted from its last renewal);
+      // a resigning master hands over at once.
+      expect(firstElection).toBeGreaterThanOrEqual(leaseMs);
+      expect(failover).toBeGreaterThanOrEqual(leaseMs - renewDeadlineMs);
+      expect(handover).toBeLessThan(leaseMs);
+      expect(demo.output).toContain(`bound: lease + retry period = ${leaseMs + retryPeriodMs} ms`);
+
+      const pids = demo.replicaPids();
+      expect(pids).toHaveLength(3);
+      expect(pids.filter(isAlive)).toEqual([]);
+    },
+  );
+
+  it('cleans up its replicas and exits 130 on Ctrl-C', { timeout: RUN_MS }, async () => {
+    const demo = start('--short');
+    await demo.line(/^\s+master: /);
+    demo.signal('SIGINT');
+    expect(await demo.exited, demo.output).toEqual({ code: 130, signal: null });
+    expect(demo.output).toMatch(/Interrupted \(SIGINT\): cleaning up/);
+    const pids = demo.replicaPids();
+    expect(pids).toHaveLength(3);
+    expect(pids.filter(isAlive)).toEqual([]);
+  });
+});
