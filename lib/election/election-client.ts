@@ -194,6 +194,12 @@ export class MasterElectionClient {
   private pendingDecision: Decision['kind'] | null = null;
   private skipJitter = false;
   private writeRttMs = 1;
+  /**
+   * Binary exponential backoff of the jitter window: doubled each time this
+   * client loses a race to write, halved each time it wins one, so the window
+   * grows with the number of participants without knowing it.
+   */
+  private contention = 1;
 
   private readonly timers = new Map<string, unknown>();
   private inflight = 0;
@@ -644,7 +650,8 @@ export class MasterElectionClient {
 
   private jitterMs(): number {
     if (this.opts.electionJitterMs !== undefined) return this.opts.electionJitterMs;
-    return Math.min(Math.max(4 * this.writeRttMs, 20), this.opts.retryPeriodMs / 2);
+    const base = Math.max(4 * this.writeRttMs, 20);
+    return Math.min(base * this.contention, this.opts.retryPeriodMs / 2);
   }
 
   private act(d: Decision): void {
@@ -687,20 +694,33 @@ export class MasterElectionClient {
     this.creating = true;
     const start = this.clock.now();
     const conn = this.conn;
+    const lost = (): void => {
+      // Lost the race: the winner's file is on its way in the WAIT stream.
+      this.contention = Math.min(this.contention * 2, 64);
+      this.creating = false;
+      this.backoffUntil = this.clock.now() + this.jitterMs();
+      this.flushBuffered();
+      this.evaluate();
+    };
     this.spawn(async () => {
       let rev: number;
       try {
+        // A read first: another candidate usually won during our jitter, and a
+        // read costs the server far less than a failed write (no consensus
+        // round, no /ctl/err entry), so a master change causes no write storm.
+        const current = await this.doozer.get(this.electionPath, undefined, this.bound(conn));
+        if (current.rev !== 0) return lost();
         rev = await this.doozer.set(this.electionPath, 0, this.address, this.bound(conn));
       } catch (err) {
+        if (isRevMismatch(err)) return lost();
         this.creating = false;
-        // Lost the race (or failed): wait a little; the winner's file is on its way.
-        if (isRevMismatch(err)) this.backoff();
-        else this.failed('create the election file', err);
+        this.failed('create the election file', err);
         this.flushBuffered();
         this.evaluate();
         return;
       }
       this.sampleRtt(start);
+      this.contention = Math.max(1, this.contention / 2);
       this.creating = false;
       this.ownElectionRevs.add(rev);
       if (this.ownElectionRevs.size > 16) {
@@ -881,8 +901,18 @@ export class MasterElectionClient {
     this.deposing = true;
     this.spawn(async () => {
       try {
-        // Confirm with a fresh read that the lease is still where we last saw it.
-        const l = await this.doozer.get(this.leasePath, undefined, this.bound());
+        // Confirm with fresh reads that nothing changed: another participant
+        // may have deposed it already, or a late renewal may have landed.
+        const [l, e] = await Promise.all([
+          this.doozer.get(this.leasePath, undefined, this.bound()),
+          this.doozer.get(this.electionPath, undefined, this.bound()),
+        ]);
+        if (e.rev !== electionRev) {
+          this.deposing = false;
+          this.backoffUntil = this.clock.now() + this.jitterMs();
+          this.evaluate();
+          return;
+        }
         if (l.rev !== leaseRev) {
           this.deposing = false;
           this.observe({ kind: 'lease', file: { rev: l.rev, record: parseLease(l.text) } });
