@@ -7,6 +7,7 @@ export {
   type DoozerServerOptions,
   type DoozerServerStats,
 } from '../server/index.js';
+export { ManualClock } from './manual-clock.js';
 export {
   RawDoozerConnection,
   encodeRequest,

@@ -13,6 +13,8 @@ export default function setup(): void {
     { encoding: 'utf8' },
   );
   if (tsc.status !== 0) {
-    console.warn(`[global-setup] tsc reported errors (dist/ still emitted):\n${tsc.stdout}${tsc.stderr}`);
+    console.warn(
+      `[global-setup] tsc reported errors (dist/ still emitted):\n${tsc.stdout}${tsc.stderr}`,
+    );
   }
 }
