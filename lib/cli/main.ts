@@ -153,7 +153,7 @@ class ElectRunCommand {
 
     const receiver: MasterElectionEventReceiver = {
       becomeMaster: (term) => this.becomeMaster(term),
-      becomeSlave: (master) => this.becomeSlave(master),
+      becomeSlave: (master, token) => this.becomeSlave(master, token),
       electionError: (err) => this.electionError(err),
       electionFatal: (err) => this.electionFatal(err),
     };
@@ -239,10 +239,11 @@ class ElectRunCommand {
     if (opts.masterCmd) this.hooks.enqueue({ kind: 'master-cmd', command: opts.masterCmd, env });
   }
 
-  private becomeSlave(master: string): void {
-    this.log.log(`following master ${master}`);
+  private becomeSlave(master: string, fencingToken: number): void {
+    this.log.log(`following master ${master} (term ${fencingToken})`);
     const cmd = this.opts.slaveCmd;
-    if (cmd) this.hooks.enqueue({ kind: 'slave-cmd', command: cmd, env: { MASTER: master } });
+    const env = { MASTER: master, FENCING_TOKEN: String(fencingToken) };
+    if (cmd) this.hooks.enqueue({ kind: 'slave-cmd', command: cmd, env });
   }
 
   private electionError(err: Error): void {

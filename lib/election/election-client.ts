@@ -254,6 +254,8 @@ export class MasterElectionClient {
    * @param participating false for a passive client that only follows (and may force elections).
    * @param receiver notified of every change, in order.
    * @throws ElectionConfigError for a bad name, address or timing option.
+   * @throws DoozerPermissionError (or another Doozer error) when the first read
+   *   of the election fails; later failures go to the receiver instead.
    */
   static async create(
     client: DoozerClient,
@@ -551,8 +553,8 @@ export class MasterElectionClient {
     }
     if (!file || this.ownElectionRevs.has(file.rev)) return;
     if (this.abstain && file.rev > this.abstain.afterToken) this.abstain = null;
-    const master = file.master;
-    this.deliver('becomeSlave', () => this.receiver.becomeSlave(master));
+    const { master, rev } = file;
+    this.deliver('becomeSlave', () => this.receiver.becomeSlave(master, rev));
   }
 
   /** The server's store went back in time: every rev we know is meaningless. */

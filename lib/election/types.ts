@@ -38,11 +38,12 @@ export interface MasterElectionEventReceiver {
    */
   becomeMaster(term: MasterTerm): void | Promise<void>;
   /**
-   * Another process is master (`newMaster` is its `host:port`). Called at start
+   * Another process is master (`newMaster` is its `host:port`; `fencingToken`
+   * is its term's token, the election file's rev). Called at start
    * when a master exists, and on every new master term, also when this process
    * is already a slave: it doubles as a change-of-master notification.
    */
-  becomeSlave(newMaster: string): void | Promise<void>;
+  becomeSlave(newMaster: string, fencingToken: number): void | Promise<void>;
   /** A non-fatal error in the election (including an involuntary end of a master term). */
   electionError?(err: Error): void | Promise<void>;
   /** The election cannot go on and has stopped (for example, access refused). */

@@ -41,7 +41,7 @@ function participant(address: string, tag: string): string[] {
     '--master-cmd',
     `printf '%s\\n' "$MASTER" >> ${ws.path(`${tag}.master`)}`,
     '--slave-cmd',
-    `printf '%s\\n' "$MASTER" >> ${ws.path(`${tag}.slave`)}`,
+    `printf '%s\\n' "$MASTER" >> ${ws.path(`${tag}.slave`)}; printf '%s\\n' "$FENCING_TOKEN" >> ${ws.path(`${tag}.slave-token`)}`,
   ];
 }
 
@@ -112,11 +112,13 @@ describe('elect-run-command', () => {
     await slave.until(() => ws.read(`${s}.slave`) !== '', 'the slave hook');
     expect(ws.lines(`${s}.slave`)).toEqual([masterAddress]);
     expect(ws.read(`${s}.master`)).toBe('');
-    await master.line('stderr', /became master \(term \d+\)/);
+    const [, term] = await master.line('stderr', /became master \(term (\d+)\)/);
     await slave.line(
       'stderr',
-      new RegExp(`following master ${masterAddress.replace(/\./g, '\\.')}`),
+      new RegExp(`following master ${masterAddress.replace(/\./g, '\\.')} \\(term ${term}\\)`),
     );
+    // The slave hook also gets the master's term as FENCING_TOKEN.
+    expect(ws.lines(`${s}.slave-token`)).toEqual([term]);
 
     // A clean stop of the slave exits 0 and leaves the master alone.
     slave.signal('SIGTERM');

@@ -111,6 +111,8 @@ describe('MasterElectionClient: election', () => {
     const b = await join('10.0.0.2:80', { clock: a.clock });
     await b.election.whenIdle();
     expect(b.rec.events).toEqual([{ type: 'slave', master: '10.0.0.1:80' }]);
+    expect(b.rec.slaveTokens).toEqual([a.election.fencingToken]);
+    expect(b.election.fencingToken).toBe(a.election.fencingToken);
     expect(b.election.isMaster()).toBe(false);
     expect(b.election.state.role).toBe('slave');
   });

@@ -17,8 +17,12 @@ export class Recorder implements MasterElectionEventReceiver {
     this.terms.push(term);
     if (this.failBecomeMaster) throw this.failBecomeMaster;
   }
-  becomeSlave(master: string): void {
+  /** The fencing token passed with each becomeSlave, in order. */
+  readonly slaveTokens: number[] = [];
+
+  becomeSlave(master: string, fencingToken: number): void {
     this.events.push({ type: 'slave', master });
+    this.slaveTokens.push(fencingToken);
   }
   electionError(error: Error): void {
     this.events.push({ type: 'error', error });
