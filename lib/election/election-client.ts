@@ -313,7 +313,10 @@ export class MasterElectionClient {
     return this.stateSubject.getValue();
   }
 
-  /** Resolves when the client has stopped (after `close()` or a fatal error). */
+  /**
+   * Resolves when the client has stopped (after `close()` or a fatal error)
+   * and its last notifications were delivered (or `renewDeadlineMs` passed).
+   */
   syncWait(): Promise<void> {
     return this.stoppedPromise;
   }
@@ -366,7 +369,7 @@ export class MasterElectionClient {
       await this.withTimeout(cleanup, this.opts.renewDeadlineMs, `release of term ${token}`);
     }
     this.stop();
-    await this.delivery;
+    await this.stoppedPromise;
   }
 
   /**
@@ -1159,7 +1162,18 @@ export class MasterElectionClient {
     this.cleanups = [];
     this.updateState();
     this.stateSubject.complete();
-    void this.delivery.then(() => this.stoppedResolve());
+    // Stopped once queued notifications are delivered, but never wait forever
+    // on a handler that hangs.
+    let timer: unknown;
+    void Promise.race([
+      this.delivery,
+      new Promise<void>((resolve) => {
+        timer = this.clock.setTimer(resolve, this.opts.renewDeadlineMs);
+      }),
+    ]).then(() => {
+      this.clock.clearTimer(timer);
+      this.stoppedResolve();
+    });
   }
 
   private setTimer(name: string, ms: number, fn: () => void): void {

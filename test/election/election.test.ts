@@ -430,6 +430,38 @@ describe('MasterElectionClient: faults', () => {
 });
 
 describe('MasterElectionClient: API', () => {
+  it('close() does not hang on a handler that never settles: it waits renewDeadlineMs at most', async () => {
+    await raw.set(E, 0, '10.1.1.1:1');
+    const clock = new ManualClock();
+    const client = await DoozerClient.connect(server.uri);
+    cleanup.push(() => client.close());
+    let called = false;
+    const e = await MasterElectionClient.create(
+      client,
+      NAME,
+      '10.0.0.1:80',
+      false,
+      {
+        becomeMaster: () => {},
+        becomeSlave: () => {
+          called = true;
+          return new Promise<void>(() => {}); // hangs forever
+        },
+      },
+      { ...TIMING, clock },
+    );
+    await waitFor(() => called, 'becomeSlave');
+    let closed = false;
+    const closing = e.close().then(() => (closed = true));
+    await waitFor(() => e.state.role === 'stopped', 'the stop');
+    clock.advance(TIMING.renewDeadlineMs - 1);
+    await new Promise((r) => setImmediate(r));
+    expect(closed).toBe(false);
+    clock.advance(1);
+    await closing;
+    expect(e.state.role).toBe('stopped');
+  });
+
   it('readCurrentMaster() reads the server without changing local state', async () => {
     const p = await join('10.0.0.9:80', { participating: false });
     await raw.set(E, 0, '10.1.1.1:1');
