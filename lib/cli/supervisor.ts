@@ -52,7 +52,7 @@ class SupervisedChild {
   private killed = false;
 
   constructor(
-    private readonly proc: ChildProcess,
+    proc: ChildProcess,
     private readonly label: string,
     private readonly log: CliLogger,
   ) {

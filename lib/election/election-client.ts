@@ -182,7 +182,7 @@ export class MasterElectionClient {
   private term: Term | null = null;
   private creating = false;
   private buffered: Observation[] = [];
-  private acquiring: { readonly electionRev: number; readonly start: number } | null = null;
+  private acquiring: { readonly electionRev: number } | null = null;
   /** Revs at which we created the election file (recent ones), to recognise our own events. */
   private readonly ownElectionRevs = new Set<number>();
   private deposing = false;
@@ -731,7 +731,7 @@ export class MasterElectionClient {
       if (this.ownElectionRevs.size > 16) {
         this.ownElectionRevs.delete(this.ownElectionRevs.values().next().value as number);
       }
-      this.acquiring = { electionRev: rev, start: this.clock.now() };
+      this.acquiring = { electionRev: rev };
       this.debug(`created the election file at rev ${rev}; taking the lease`);
       this.flushBuffered();
       this.updateState();
