@@ -32,6 +32,7 @@ import {
   DoozerError,
   DoozerPathError,
   DoozerPermissionError,
+  DoozerProtocolError,
   DoozerUriError,
 } from './errors.js';
 import { Op } from './op.js';
@@ -72,11 +73,25 @@ function isRange(e: unknown): boolean {
   return e instanceof DoozerError && e.code === 'RANGE';
 }
 
+/**
+ * How many times in a row {@link DoozerClient.watch} re-issues a WAIT whose
+ * connection failed on an undecodable answer before it gives up and throws.
+ */
+export const WATCH_PROTOCOL_RETRIES = 3;
+
+/** The longest delay `setTimeout` honours (about 24.8 days). */
+const MAX_TIMER_MS = 0x7fffffff;
+
 function checkTimeout(value: number | undefined, what: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
     throw new DoozerArgumentError(
       `${what} must be a positive number of milliseconds, got ${String(value)}`,
+    );
+  }
+  if (Number.isFinite(value) && value > MAX_TIMER_MS) {
+    throw new DoozerArgumentError(
+      `${what} must be at most ${MAX_TIMER_MS} ms (or Infinity for none), got ${String(value)}`,
     );
   }
   return value;
@@ -158,6 +173,8 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
   /** Socket of a connection attempt in progress, destroyed by close(). */
   #attemptSocket: Socket | undefined = undefined;
   #attemptConn: Connection | undefined = undefined;
+  /** A `cn=` lookup through the boot URI in progress, aborted by close(). */
+  #lookup: AbortController | undefined = undefined;
   readonly #queue = new Set<Op>();
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #attempt = 0;
@@ -215,24 +232,35 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
    * the URI has `sk=`, ACCESS has succeeded. The first attempt tries every
    * `ca` address once (starting at a random one unless `startAt: 'first'`).
    *
-   * @throws {DoozerUriError} the URI is malformed or `cn=` cannot be resolved.
+   * @throws {DoozerUriError} the URI is malformed, or its `cn=` cluster has no
+   *   members (or no `bootUri` was given to look it up).
    * @throws {DoozerPermissionError} the `sk=` secret was refused.
-   * @throws {DoozerConnectionError} no address could be reached.
+   * @throws {DoozerConnectionError} no address (or no boot address) could be reached.
+   * @throws the reason of `options.signal` when it aborts before the connection is up.
    */
   static async connect(
     uri: string | DoozerUri,
     options: DoozerClientOptions = {},
   ): Promise<DoozerClient> {
+    const { signal } = options;
+    signal?.throwIfAborted();
     const parsed = typeof uri === 'string' ? parseDoozerUri(uri) : uri;
     const addresses = await resolveAddresses(parsed, options);
+    signal?.throwIfAborted();
     const client = new DoozerClient(parsed, addresses, options);
+    const onAbort = (): void => void client.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await client.#connectFirst();
+      signal?.throwIfAborted();
     } catch (e) {
       client.#closed = true;
       client.#state = 'closed';
       client.#events.complete();
+      if (signal?.aborted) throw signal.reason;
       throw e;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
     return client;
   }
@@ -384,6 +412,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
   ): Promise<string[]> {
     const wireRev = revToWire(rev);
     const start = int32Arg(offset, 'offset');
+    if (start < 0) throw new DoozerArgumentError(`offset must not be negative, got ${start}`);
     if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 0)) {
       throw new DoozerArgumentError(
         `limit must be a non-negative integer or Infinity, got ${String(limit)}`,
@@ -454,36 +483,78 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
   /**
    * Follows changes of files matching `glob` from store rev `fromRev`: WAIT,
    * yield the event, WAIT again from its rev + 1. Ends cleanly (returns) when
-   * `opts.signal` aborts. Throws {@link DoozerTooLateError} when the rev fell
-   * out of the server's history (re-read current state, then watch again).
-   * A dropped connection is waited out and the WAIT re-issued from the same
-   * rev, unless `resumeOnReconnect: false` or the client cannot reconnect.
+   * `opts.signal` aborts, or at once when the consumer stops iterating
+   * (`break`, `return()`), even while a WAIT is outstanding. Throws
+   * {@link DoozerTooLateError} when the rev fell out of the server's history
+   * (re-read current state, then watch again). A dropped connection is waited
+   * out and the WAIT re-issued from the same rev, unless
+   * `resumeOnReconnect: false` or the client cannot reconnect; an answer the
+   * client cannot decode (a {@link DoozerProtocolError}) is retried at most
+   * {@link WATCH_PROTOCOL_RETRIES} times at one rev, then thrown.
    */
-  async *watch(
+  watch(
     glob: string,
     fromRev: number,
     opts: WatchOptions = {},
   ): AsyncGenerator<DoozerEvent, void, undefined> {
-    const { signal } = opts;
-    const resume = opts.resumeOnReconnect ?? true;
+    const stop = new AbortController();
+    const outer = opts.signal;
+    const onAbort = (): void => stop.abort(outer?.reason);
+    if (outer?.aborted) stop.abort(outer.reason);
+    else outer?.addEventListener('abort', onAbort, { once: true });
+    const gen = this.#follow(glob, fromRev, stop.signal, opts.resumeOnReconnect ?? true, () =>
+      outer?.removeEventListener('abort', onAbort),
+    );
+    // A generator's return() waits until its pending await settles; abort the
+    // outstanding WAIT first so that stopping the iteration is immediate.
+    const finish = gen.return.bind(gen);
+    const fail = gen.throw.bind(gen);
+    gen.return = (value) => {
+      stop.abort();
+      return finish(value);
+    };
+    gen.throw = (e) => {
+      stop.abort();
+      return fail(e);
+    };
+    return gen;
+  }
+
+  async *#follow(
+    glob: string,
+    fromRev: number,
+    signal: AbortSignal,
+    resume: boolean,
+    cleanup: () => void,
+  ): AsyncGenerator<DoozerEvent, void, undefined> {
     let rev = fromRev;
-    for (;;) {
-      if (signal?.aborted) return;
-      let event: DoozerEvent;
-      try {
-        event = await this.wait(glob, rev, signal === undefined ? undefined : { signal });
-      } catch (e) {
-        if (signal?.aborted) return;
-        if (resume && e instanceof DoozerConnectionError && this.#canQueue()) {
-          this.#logger.debug?.(
+    let garbled = 0;
+    try {
+      for (;;) {
+        if (signal.aborted) return;
+        let event: DoozerEvent;
+        try {
+          event = await this.wait(glob, rev, { signal });
+        } catch (e) {
+          if (signal.aborted) return;
+          const retry =
+            resume &&
+            e instanceof DoozerConnectionError &&
+            this.#canQueue() &&
+            (!(e instanceof DoozerProtocolError) || ++garbled <= WATCH_PROTOCOL_RETRIES);
+          if (!retry) throw e;
+          this.#log(
+            'debug',
             `watch ${glob}: connection lost, waiting again from rev ${rev} after reconnect`,
           );
           continue;
         }
-        throw e;
+        garbled = 0;
+        yield event;
+        rev = event.rev + 1;
       }
-      yield event;
-      rev = event.rev + 1;
+    } finally {
+      cleanup();
     }
   }
 
@@ -600,11 +671,12 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
     if (target === undefined) throw new DoozerConnectionError('no Doozer address to connect to');
     const address = formatAddress(target);
     this.#state = 'connecting';
-    this.#logger.debug?.(`doozer: connecting to ${address}`);
+    this.#log('debug', `doozer: connecting to ${address}`);
     const socket = netConnect({ host: target.host, port: target.port });
     this.#attemptSocket = socket;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<never>((_, reject) => {
+      if (!Number.isFinite(this.#connectTimeoutMs)) return;
       timer = setTimeout(() => {
         reject(
           new DoozerConnectionError(
@@ -669,13 +741,17 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
 
   /** Makes `conn` the current connection and sends the queued requests (after ACCESS, already done). */
   #adopt(conn: Connection, index: number, type: 'connected' | 'reconnected'): void {
+    if (this.#closed) {
+      conn.fail(new DoozerConnectionError('the Doozer client is closed', conn.address));
+      return;
+    }
     this.#conn = conn;
     this.#connectionId++;
     this.#index = index;
     this.#state = 'connected';
     this.#failedInRow = 0;
     this.#connectedAt = Date.now();
-    this.#logger.debug?.(`doozer: ${type} to ${conn.address}`);
+    this.#log('debug', `doozer: ${type} to ${conn.address}`);
     // Queued requests go out first, then listeners hear of the connection.
     const queued = [...this.#queue];
     this.#queue.clear();
@@ -691,7 +767,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
     this.#conn = undefined;
     if (this.#closed) return;
     this.#state = 'disconnected';
-    this.#logger.warn?.(`doozer: disconnected from ${conn.address}: ${reason.message}`);
+    this.#log('warn', `doozer: disconnected from ${conn.address}: ${reason.message}`);
     this.#emit({ type: 'disconnected', address: conn.address, reason });
     if (this.#backoff === undefined) return;
     const lived = Date.now() - this.#connectedAt;
@@ -705,7 +781,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
     this.#state = 'disconnected';
     const delay = backoffDelay(policy, this.#attempt);
     this.#attempt++;
-    this.#logger.debug?.(`doozer: reconnecting in ${Math.round(delay)} ms`);
+    this.#log('debug', `doozer: reconnecting in ${Math.round(delay)} ms`);
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
       void this.#reconnect();
@@ -723,9 +799,8 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
       return;
     } catch (e) {
       if (this.#closed) return;
-      const log = e instanceof DoozerPermissionError ? this.#logger.warn : this.#logger.debug;
-      log?.call(
-        this.#logger,
+      this.#log(
+        e instanceof DoozerPermissionError ? 'warn' : 'debug',
         `doozer: reconnect attempt failed: ${e instanceof Error ? e.message : String(e)}`,
       );
     }
@@ -737,28 +812,36 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
   /** After a full rotation of failures, re-reads a `cn=` cluster's members through the boot URI. */
   async #refreshCluster(): Promise<void> {
     const name = this.#uri.clusterName;
-    if (name === undefined || this.#bootUri === undefined || this.#closed) return;
+    if (name === undefined || this.#uri.addresses.length > 0) return;
+    if (this.#bootUri === undefined || this.#closed) return;
+    const lookup = new AbortController();
+    this.#lookup = lookup;
     try {
-      const addresses = await lookupCluster(
-        name,
-        this.#bootUri,
-        this.#connectTimeoutMs,
-        this.#logger,
-      );
+      const addresses = await lookupCluster(name, this.#bootUri, {
+        connectTimeoutMs: this.#connectTimeoutMs,
+        logger: this.#logger,
+        signal: lookup.signal,
+      });
       if (this.#closed) return;
       this.#addresses = addresses;
       this.#index = this.#index % addresses.length;
-      this.#logger.debug?.(
+      this.#log(
+        'debug',
         `doozer: cluster ${name} members: ${addresses.map(formatAddress).join(', ')}`,
       );
     } catch (e) {
-      this.#logger.warn?.(
+      if (this.#closed) return;
+      this.#log(
+        'warn',
         `doozer: cannot refresh cluster ${name}: ${e instanceof Error ? e.message : String(e)}`,
       );
+    } finally {
+      if (this.#lookup === lookup) this.#lookup = undefined;
     }
   }
 
   async #close(): Promise<void> {
+    this.#lookup?.abort();
     if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
     const reason = new DoozerConnectionError('the Doozer client is closed', this.address);
@@ -778,9 +861,18 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
     }
     this.#conn = undefined;
     await Promise.all(waits);
-    this.#logger.debug?.('doozer: closed');
+    this.#log('debug', 'doozer: closed');
     this.#emit({ type: 'closed' });
     this.#events.complete();
+  }
+
+  /** Logs through the user's logger; a logger that throws is ignored, never fatal. */
+  #log(level: keyof DoozerLogger, msg: string): void {
+    try {
+      this.#logger[level]?.(msg);
+    } catch {
+      // A broken logger must not take the connection (or the process) down.
+    }
   }
 
   #emit(event: DoozerConnectionEvent): void {
@@ -789,7 +881,8 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
       // The event name and its payload type always agree (event.type).
       (this.emit as (name: string, e: DoozerConnectionEvent) => boolean)(event.type, event);
     } catch (e) {
-      this.#logger.error?.(
+      this.#log(
+        'error',
         `doozer: a '${event.type}' listener threw: ${e instanceof Error ? e.message : String(e)}`,
       );
     }
@@ -809,38 +902,43 @@ function checkWritePath(path: string): string {
   return path;
 }
 
-/** The addresses to connect to: the `ca=` list, or the `cn=` members read through the boot URI. */
+/** The addresses to connect to: the `ca=` list, or else the `cn=` members read through the boot URI. */
 async function resolveAddresses(
   uri: DoozerUri,
   options: DoozerClientOptions,
 ): Promise<readonly DoozerAddress[]> {
-  const name = uri.clusterName;
-  if (name !== undefined && options.bootUri !== undefined) {
-    const timeout =
-      checkTimeout(options.connectTimeoutMs, 'connectTimeoutMs') ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    return lookupCluster(name, options.bootUri, timeout, options.logger ?? {});
-  }
-  if (uri.addresses.length === 0) {
+  // Like the Go client's DialUri: a cluster name is looked up only when the
+  // URI gives no addresses ("cn= instead of addresses").
+  if (uri.addresses.length > 0) return uri.addresses;
+  const name = uri.clusterName ?? '';
+  if (options.bootUri === undefined) {
     throw new DoozerUriError(
-      `the URI names cluster cn=${name ?? ''} but no bootUri option was given to look it up`,
+      `the URI names cluster cn=${name} but no bootUri option was given to look it up`,
     );
   }
-  return uri.addresses;
+  return lookupCluster(name, options.bootUri, {
+    connectTimeoutMs:
+      checkTimeout(options.connectTimeoutMs, 'connectTimeoutMs') ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    logger: options.logger ?? {},
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
 }
 
 /** Reads `/ctl/ns/<name>/*` through the boot URI: each file holds a member's `host:port`. */
 async function lookupCluster(
   name: string,
   bootUri: string,
-  timeoutMs: number,
-  logger: DoozerLogger,
+  opts: { connectTimeoutMs: number; logger: DoozerLogger; signal?: AbortSignal },
 ): Promise<DoozerAddress[]> {
   const boot = await DoozerClient.connect(bootUri, {
-    connectTimeoutMs: timeoutMs,
-    requestTimeoutMs: timeoutMs,
+    connectTimeoutMs: opts.connectTimeoutMs,
+    requestTimeoutMs: opts.connectTimeoutMs,
     reconnect: false,
-    logger,
+    logger: opts.logger,
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
+  const onAbort = (): void => void boot.close();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const rev = await boot.rev();
     const addresses: DoozerAddress[] = [];
@@ -854,6 +952,7 @@ async function lookupCluster(
     }
     return addresses;
   } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
     await boot.close();
   }
 }

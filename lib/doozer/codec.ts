@@ -4,6 +4,7 @@
  * (bytes <-> string), error answers (err_code -> typed errors) and results.
  */
 import { isFieldSet } from '@bufbuild/protobuf';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { Err, ResponseSchema, Verb, FLAG_DEL, FLAG_SET, type Response } from '../wire/index.js';
 import {
   DoozerArgumentError,
@@ -16,6 +17,7 @@ import {
 import type { DoozerEvent, DoozerFile, DoozerStat, DoozerWalkEntry } from './types.js';
 
 const ERR_FIELD = ResponseSchema.field.errCode;
+const ERR_FIELD_NO = ERR_FIELD.number;
 const utf8 = new TextDecoder();
 const MIN_INT32 = -0x80000000;
 const MAX_INT32 = 0x7fffffff;
@@ -31,18 +33,35 @@ export function errCodeName(code: number): DoozerErrorCode {
   return name ?? `UNKNOWN_${code}`;
 }
 
+/**
+ * The answer's `err_code`, or `undefined` when it has none. `err_code` is a
+ * closed (proto2) enum: a code this schema does not list is kept by the
+ * decoder as an unknown field, and is still an error answer.
+ */
+export function answerErrCode(resp: Response): Err | undefined {
+  if (isFieldSet(resp, ERR_FIELD)) return resp.errCode;
+  const unknown = resp.$unknown;
+  if (unknown === undefined) return undefined;
+  for (let i = unknown.length - 1; i >= 0; i--) {
+    const field = unknown[i];
+    if (field?.no === ERR_FIELD_NO) return new BinaryReader(field.data).int32();
+  }
+  return undefined;
+}
+
 /** The typed error for an answer that carries `err_code`, or `undefined` for a success. */
 export function answerError(
   resp: Response,
   verb: Verb,
   path: string | undefined,
 ): DoozerError | undefined {
-  if (!isFieldSet(resp, ERR_FIELD)) return undefined;
-  const code = errCodeName(resp.errCode);
+  const errCode = answerErrCode(resp);
+  if (errCode === undefined) return undefined;
+  const code = errCodeName(errCode);
   const detail = resp.errDetail;
   const name = verbName(verb);
-  if (resp.errCode === Err.TOO_LATE) return new DoozerTooLateError(code, detail, name, path);
-  if (resp.errCode === Err.OTHER && detail === 'permission denied') {
+  if (errCode === Err.TOO_LATE) return new DoozerTooLateError(code, detail, name, path);
+  if (errCode === Err.OTHER && detail === 'permission denied') {
     return new DoozerPermissionError(code, detail, name, path);
   }
   return new DoozerError(code, detail, name, path);

@@ -11,7 +11,7 @@
  */
 export * from './errors.js';
 export * from './types.js';
-export { DoozerClient } from './client.js';
+export { DoozerClient, WATCH_PROTOCOL_RETRIES } from './client.js';
 export {
   DoozerUri,
   parseDoozerUri,

@@ -8,8 +8,19 @@ import type { Request, Response, Verb } from '../wire/index.js';
 import { answerError, verbName, type Decode } from './codec.js';
 import { DoozerTimeoutError } from './errors.js';
 
-/** The longest delay `setTimeout` honours; longer timeouts mean "never". */
-const MAX_TIMER_MS = 0x7fffffff;
+/**
+ * The ops armed with each signal. One abort listener per signal, however many
+ * requests share it (a `getdir`, a `Promise.all` of GETs): a listener per
+ * request would trip Node's MaxListenersExceededWarning and cost more.
+ */
+const opsBySignal = new WeakMap<AbortSignal, Set<Op>>();
+
+function abortOps(event: Event): void {
+  const signal = event.target as AbortSignal;
+  const ops = opsBySignal.get(signal);
+  opsBySignal.delete(signal);
+  if (ops !== undefined) for (const op of [...ops]) op.fail(signal.reason);
+}
 
 export class Op {
   /** True once the promise has settled (the tag may still be reserved). */
@@ -44,19 +55,20 @@ export class Op {
         return;
       }
       this.signal = signal;
-      signal.addEventListener('abort', this, { once: true });
+      let ops = opsBySignal.get(signal);
+      if (ops === undefined) {
+        ops = new Set();
+        opsBySignal.set(signal, ops);
+        signal.addEventListener('abort', abortOps, { once: true });
+      }
+      ops.add(this);
     }
-    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
+    if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
       this.timer = setTimeout(
         () => this.fail(new DoozerTimeoutError(verbName(this.verb), timeoutMs)),
         timeoutMs,
       );
     }
-  }
-
-  /** Abort listener (the op is its own listener object: no closure per request). */
-  handleEvent(): void {
-    this.fail(this.signal?.reason);
   }
 
   /** Settles with the answer: the decoded result, or the typed error it carries. */
@@ -89,8 +101,15 @@ export class Op {
     this.done = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.signal !== undefined) this.signal.removeEventListener('abort', this);
-    this.signal = undefined;
+    const signal = this.signal;
+    if (signal !== undefined) {
+      this.signal = undefined;
+      const ops = opsBySignal.get(signal);
+      if (ops !== undefined && ops.delete(this) && ops.size === 0) {
+        opsBySignal.delete(signal);
+        signal.removeEventListener('abort', abortOps);
+      }
+    }
     if (this.queue !== undefined) this.queue.delete(this);
     this.queue = undefined;
   }

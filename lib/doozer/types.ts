@@ -52,6 +52,12 @@ export interface DoozerClientOptions {
    */
   startAt?: 'random' | 'first';
   /**
+   * Aborts {@link DoozerClient.connect} (and a `cn=` lookup it makes): the
+   * attempt stops and `connect()` rejects with the signal's reason. No effect
+   * once connected; use `close()` then.
+   */
+  signal?: AbortSignal;
+  /**
    * Largest request tag before the counter wraps to 1 (tags in use are
    * skipped). Default 2^31 - 1. Meant for tests of tag reuse.
    * @internal
@@ -141,7 +147,11 @@ export interface DoozerWalkEntry {
 /** Connection state of a {@link DoozerClient}. */
 export type DoozerConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
-/** The first connection is up (and ACCESS done). */
+/**
+ * The first connection is up (and ACCESS done). It happens inside
+ * `connect()`, before the caller holds the client: an EventEmitter listener
+ * added afterwards never sees it, but `state$` replays it.
+ */
 export interface DoozerConnectedEvent {
   readonly type: 'connected';
   readonly address: string;

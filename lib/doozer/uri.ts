@@ -112,8 +112,12 @@ export class DoozerUri {
     const single = new Map<string, string>();
     for (const [key, value] of params) {
       if (!KNOWN.has(key)) {
+        // After sk=, an unknown "key" may be the tail of a secret holding an
+        // unescaped "&": never name it.
         throw new DoozerUriError(
-          `unknown Doozer URI parameter ${JSON.stringify(key)} (known: ca, sk, cn, un)`,
+          single.has('sk')
+            ? 'unknown Doozer URI parameter after sk= (not shown: it may be part of the secret; write "&" in a secret as %26)'
+            : `unknown Doozer URI parameter ${JSON.stringify(key)} (known: ca, sk, cn, un)`,
         );
       }
       if (key === 'ca') {

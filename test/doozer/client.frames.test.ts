@@ -17,6 +17,7 @@ import {
   DoozerTimeoutError,
   DoozerTooLateError,
   DoozerArgumentError,
+  WATCH_PROTOCOL_RETRIES,
   type DoozerClientOptions,
 } from '../../lib/doozer/index.js';
 import { Err, RequestSchema, Verb, type Request } from '../../lib/wire/index.js';
@@ -435,7 +436,7 @@ describe('DoozerClient over a raw socket', () => {
     expect(await client.getdir('/d', 10, 1, 2)).toEqual(['b', 'c']);
     expect(await client.getdir('/d', 10, 3, 100)).toEqual(['d', 'e']);
     expect(await client.getdir('/d', 10, 0, 0)).toEqual([]);
-    expect(await client.getdir('/d', 10, -1)).toEqual([]);
+    expect(await rejection(client.getdir('/d', 10, -1))).toBeInstanceOf(DoozerArgumentError);
     expect(await rejection(client.getdir('/file', 10))).toMatchObject({ code: 'NOTDIR' });
     const getdirs = conn.received.filter((r) => r.verb === Verb.GETDIR);
     expect(getdirs.every((r) => r.rev === 10n)).toBe(true);
@@ -781,5 +782,127 @@ describe('DoozerClient over a raw socket', () => {
       })(),
     );
     expect(err).toBeInstanceOf(DoozerTooLateError);
+  });
+
+  it('treats an err_code this schema does not list as an error answer, not a success', async () => {
+    const server = await fixture((req) =>
+      req.verb === Verb.SET
+        ? { errCode: 50 as Err, errDetail: 'newer server', rev: 9n }
+        : undefined,
+    );
+    const { client } = await connected(server);
+    const err = await rejection(client.set('/x', 0, 'v'));
+    expect(err).toBeInstanceOf(DoozerError);
+    expect(err).toMatchObject({ code: 'UNKNOWN_50', detail: 'newer server', verb: 'SET' });
+    expect(client.state).toBe('connected');
+  });
+
+  it('stops a watch() at once when the consumer returns while a WAIT is outstanding', async () => {
+    const server = await fixture();
+    const { client, conn } = await connected(server);
+    const it = client.watch('/quiet/**', 5);
+    const first = it.next();
+    const wait = await conn.next();
+    expect(wait.verb).toBe(Verb.WAIT);
+    // The server never answers: return() must not wait for it.
+    expect(await it.return(undefined)).toEqual({ done: true, value: undefined });
+    expect(await first).toEqual({ done: true, value: undefined });
+    // The tag stays reserved until the server answers (there is no CANCEL).
+    expect(client.stats()).toMatchObject({ reservedTags: 1, abandoned: 1 });
+    conn.reply(wait, { path: '/quiet/x', rev: 6n, flags: 4 });
+    await vi.waitFor(() => expect(client.stats().reservedTags).toBe(0), { timeout: 15_000 });
+
+    // break in for-await does the same.
+    const ac = new AbortController();
+    const loop = (async () => {
+      for await (const _ of client.watch('/quiet/**', 7, { signal: ac.signal })) break;
+    })();
+    const second = await conn.next();
+    conn.reply(second, { path: '/quiet/y', rev: 7n, flags: 4 });
+    await loop;
+    expect(client.state).toBe('connected');
+  });
+
+  it('gives up a watch() after repeated undecodable answers instead of retrying forever', async () => {
+    const server = await fixture((req, conn) => {
+      if (req.verb !== Verb.WAIT) return undefined;
+      conn.write(Buffer.from([0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff]));
+      return null;
+    });
+    const { client } = await connected(server);
+    const err = await rejection(
+      (async () => {
+        for await (const _ of client.watch('/bad/**', 1)) void _;
+      })(),
+    );
+    expect(err).toBeInstanceOf(DoozerProtocolError);
+    // The first WAIT and WATCH_PROTOCOL_RETRIES re-issued ones, each on a new connection.
+    expect(server.all.length).toBe(1 + WATCH_PROTOCOL_RETRIES);
+  });
+
+  it('uses one abort listener for many requests sharing a signal', async () => {
+    const server = await fixture();
+    const { client, conn } = await connected(server);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    defer(() => process.off('warning', onWarning));
+    const ac = new AbortController();
+    const gets = Array.from({ length: 50 }, (_, i) =>
+      rejection(client.get(`/g/${i}`, undefined, { signal: ac.signal })),
+    );
+    await conn.receivedCount(50);
+    const reason = new Error('enough');
+    ac.abort(reason);
+    for (const r of await Promise.all(gets)) expect(r).toBe(reason);
+    // A signal that outlives finished requests keeps no listener for them.
+    const ok = client.nop({ signal: ac.signal });
+    expect(await rejection(ok)).toBe(reason);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
+  it('rejects a finite timeout too long for a timer instead of silently never firing', async () => {
+    const server = await fixture();
+    const { client } = await connected(server);
+    const err = await rejection(client.get('/x', undefined, { timeoutMs: 2 ** 31 }));
+    expect(err).toBeInstanceOf(DoozerArgumentError);
+    expect((err as Error).message).toMatch(/timeoutMs must be at most 2147483647/);
+    for (const option of ['connectTimeoutMs', 'requestTimeoutMs'] as const) {
+      const refused = await rejection(DoozerClient.connect(server.uri(), { [option]: 2 ** 40 }));
+      expect(refused).toBeInstanceOf(DoozerArgumentError);
+      expect((refused as Error).message).toContain(option);
+    }
+  });
+
+  it('survives a logger that throws', async () => {
+    const server = await fixture((req) => (req.verb === Verb.REV ? { rev: 4n } : undefined));
+    const boom = (): never => {
+      throw new Error('logger broke');
+    };
+    const { client, conn } = await connected(server, {
+      logger: { debug: boom, warn: boom, error: boom },
+    });
+    conn.drop();
+    await nextEvent(client, 'reconnected');
+    expect(await client.rev()).toBe(4);
+  });
+
+  it('connect() stops when its signal aborts, leaving nothing open', async () => {
+    // The fixture never answers ACCESS, so the attempt hangs until aborted.
+    const server = await fixture((req) => (req.verb === Verb.ACCESS ? null : undefined));
+    const ac = new AbortController();
+    const connecting = rejection(
+      DoozerClient.connect(server.uri('&sk=hush'), { signal: ac.signal, connectTimeoutMs: 60_000 }),
+    );
+    const conn = await server.nextConnection();
+    await conn.receivedCount(1);
+    const reason = new Error('shutting down');
+    ac.abort(reason);
+    expect(await connecting).toBe(reason);
+    await conn.closed;
+    expect(
+      await rejection(DoozerClient.connect(server.uri(), { signal: AbortSignal.abort(reason) })),
+    ).toBe(reason);
   });
 });

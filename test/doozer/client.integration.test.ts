@@ -209,6 +209,10 @@ describe('DoozerClient against the embedded server', () => {
     expect(await rejection(DoozerClient.connect('doozer:?cn=prod'))).toMatchObject({
       name: 'DoozerUriError',
     });
+    // Addresses win over a cluster name, as in the Go client: cn= is looked up
+    // only when the URI gives no ca= (here the lookup would find no members).
+    const direct = await client(`doozer:?ca=${target.address}&cn=empty`, { bootUri: s.uri });
+    expect(await direct.self()).toBe(target.nodeId);
   });
 
   it('pipelines 1,000 concurrent GETs (and SETs) on one connection', async () => {

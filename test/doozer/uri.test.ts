@@ -97,6 +97,9 @@ describe('parseDoozerUri', () => {
       `doozer:?sk=${secret}&sk=${secret}`,
       `doozer:?sk=${secret}&ca=[::1`,
       `doozer:?sk=${secret}&zz=1`,
+      // A secret with an unescaped "&": its tail parses as an unknown key.
+      `doozer:?ca=a:1&sk=shh&${secret}=1`,
+      `doozer:?ca=a:1&sk=shh&${secret}`,
     ]) {
       const err = (() => {
         try {
