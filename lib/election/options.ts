@@ -28,6 +28,9 @@ const quietLogger: ElectionLogger = {
   error: (m) => console.error(m),
 };
 
+/** The longest delay a timer can hold (about 24.8 days); longer ones would fire at once. */
+const MAX_DURATION_MS = 0x7fffffff;
+
 function duration(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
@@ -36,7 +39,43 @@ function duration(option: string, value: unknown, fallback: number): number {
       `must be a positive, finite number of milliseconds (got ${JSON.stringify(value) ?? typeof value})`,
     );
   }
+  if (value > MAX_DURATION_MS) {
+    throw new ElectionConfigError(
+      option,
+      `must be at most ${MAX_DURATION_MS} ms, the longest a timer can wait (got ${value})`,
+    );
+  }
   return value;
+}
+
+/** A default derived from another option; too small a source is reported against that option. */
+function derived(value: number, from: string, fromValue: number, what: string): number {
+  if (value < 1) {
+    throw new ElectionConfigError(
+      from,
+      `is too small (${fromValue} ms): the ${what} derived from it would be under 1 ms; use a larger value or set ${what} explicitly`,
+    );
+  }
+  return value;
+}
+
+/** Calls a user logger; a logger that throws must not break the election. */
+function safeLogger(logger: ElectionLogger): ElectionLogger {
+  const guard =
+    (fn: ((message: string) => void) | undefined) =>
+    (message: string): void => {
+      try {
+        fn?.call(logger, message);
+      } catch {
+        // ignored: logging is best effort
+      }
+    };
+  return {
+    log: guard(logger.log),
+    warn: guard(logger.warn),
+    error: guard(logger.error),
+    ...(logger.debug ? { debug: guard(logger.debug) } : {}),
+  };
 }
 
 /** Applies defaults and checks `leaseMs > renewDeadlineMs > retryPeriodMs > 0`. */
@@ -44,16 +83,24 @@ export function resolveElectionOptions(
   options: MasterElectionOptions = {},
 ): ResolvedElectionOptions {
   const leaseMs = duration('leaseMs', options.leaseMs, DEFAULT_LEASE_MS);
-  const renewDeadlineMs = duration(
-    'renewDeadlineMs',
-    options.renewDeadlineMs,
-    Math.min(DEFAULT_RENEW_DEADLINE_MS, Math.floor(leaseMs * 0.7)),
-  );
-  const retryPeriodMs = duration(
-    'retryPeriodMs',
-    options.retryPeriodMs,
-    Math.min(DEFAULT_RETRY_PERIOD_MS, Math.floor(renewDeadlineMs / 3.5)),
-  );
+  const renewDeadlineMs =
+    options.renewDeadlineMs === undefined
+      ? derived(
+          Math.min(DEFAULT_RENEW_DEADLINE_MS, Math.floor(leaseMs * 0.7)),
+          'leaseMs',
+          leaseMs,
+          'renewDeadlineMs',
+        )
+      : duration('renewDeadlineMs', options.renewDeadlineMs, 0);
+  const retryPeriodMs =
+    options.retryPeriodMs === undefined
+      ? derived(
+          Math.min(DEFAULT_RETRY_PERIOD_MS, Math.floor(renewDeadlineMs / 3.5)),
+          options.renewDeadlineMs === undefined ? 'leaseMs' : 'renewDeadlineMs',
+          options.renewDeadlineMs === undefined ? leaseMs : renewDeadlineMs,
+          'retryPeriodMs',
+        )
+      : duration('retryPeriodMs', options.retryPeriodMs, 0);
   if (!(leaseMs > renewDeadlineMs)) {
     throw new ElectionConfigError(
       'renewDeadlineMs',
@@ -85,7 +132,7 @@ export function resolveElectionOptions(
     electionJitterMs,
     respectLeaselessMaster: options.respectLeaselessMaster ?? false,
     beforeRelease: options.beforeRelease,
-    logger: options.logger ?? quietLogger,
+    logger: options.logger ? safeLogger(options.logger) : quietLogger,
     clock: options.clock ?? systemClock,
   };
 }

@@ -58,7 +58,10 @@ export interface ElectionLogger {
   debug?(message: string): void;
 }
 
-/** Timing and behaviour of an election client. Every duration is in milliseconds. */
+/**
+ * Timing and behaviour of an election client. Every duration is in
+ * milliseconds, positive and at most 2^31−1 (what a timer can hold).
+ */
 export interface MasterElectionOptions {
   /**
    * How long others wait, on their own clock, without seeing a renewal before
@@ -67,12 +70,16 @@ export interface MasterElectionOptions {
   leaseMs?: number;
   /**
    * A master steps down when no renewal completed within this long of the
-   * start of its last successful renewal. Default 7000. Must exceed
+   * start of its last successful renewal. Default `min(7000, 70% of
+   * leaseMs)` (7000 with the default lease). Must exceed
    * `retryPeriodMs`; `leaseMs - renewDeadlineMs` is the safety margin for
    * clock-rate drift and for leader-only work to stop.
    */
   renewDeadlineMs?: number;
-  /** How often the master renews its lease (and retries). Default 2000. */
+  /**
+   * How often the master renews its lease (and retries). Default
+   * `min(2000, renewDeadlineMs / 3.5)` (2000 with the default lease).
+   */
   retryPeriodMs?: number;
   /**
    * Upper bound of the random delay before a candidate writes (creating the

@@ -105,6 +105,21 @@ describe('MasterElectionClient: election', () => {
     expect(a.election.getCurrentMaster()).toBe('10.0.0.1:80');
   });
 
+  it('a logger that throws does not break the election', async () => {
+    const boom = (): never => {
+      throw new Error('logger broke');
+    };
+    const a = await join('10.0.0.1:80', {
+      logger: { log: boom, warn: boom, error: boom, debug: boom },
+    });
+    await elect(a);
+    expect(a.election.isMaster()).toBe(true);
+    // A forced election logs on the way; the client steps down and is elected again.
+    await a.election.forceMasterElection();
+    await a.election.whenIdle();
+    expect(a.election.state.role).not.toBe('stopped');
+  });
+
   it('a participant that starts after a master reports becomeSlave(master) and does not run', async () => {
     const a = await join('10.0.0.1:80');
     await elect(a);
@@ -475,6 +490,11 @@ describe('MasterElectionClient: API', () => {
     ['renewDeadlineMs', 'ok', { leaseMs: 1000, renewDeadlineMs: 1000 }],
     ['retryPeriodMs', 'ok', { leaseMs: 1000, renewDeadlineMs: 500, retryPeriodMs: 600 }],
     ['leaseMs', 'ok', { leaseMs: -1 }],
+    // Derived defaults that would collapse to 0 ms are reported against the option given.
+    ['leaseMs', 'ok', { leaseMs: 3 }],
+    ['renewDeadlineMs', 'ok', { leaseMs: 1000, renewDeadlineMs: 2 }],
+    // More than a timer can hold would fire at once.
+    ['leaseMs', 'ok', { leaseMs: 2 ** 31 }],
   ] as const)('rejects a bad %s at creation', async (option, name, timing) => {
     const rec = new Recorder();
     const address = option === 'address' ? 'no-port' : '10.0.0.1:80';
