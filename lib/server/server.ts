@@ -91,6 +91,8 @@ export class DoozerServer {
   private heartbeat: NodeJS.Timeout | null = null;
   private isPaused = false;
   private closing: Promise<void> | null = null;
+  /** stop(), restart() and close() run one after the other, in call order. */
+  private lifecycle: Promise<unknown> = Promise.resolve();
   private boundHost: string;
   private boundPort: number;
   private currentNodeId = '';
@@ -189,7 +191,8 @@ export class DoozerServer {
   /**
    * Stops reading and answering, keeping every socket open, as a hung
    * server would; the heartbeat stops too. Requests sent meanwhile are
-   * processed, in order, on {@link resume}.
+   * processed, in order, on {@link resume}. {@link stop}, {@link restart}
+   * and {@link close} end the pause (a restarted process is not hung).
    */
   pause(): void {
     this.isPaused = true;
@@ -207,39 +210,61 @@ export class DoozerServer {
     for (const c of [...this.conns]) c.destroy();
   }
 
-  /** Stops listening and drops every connection; the store is kept for {@link restart}. */
-  async stop(): Promise<void> {
-    this.stopHeartbeat();
-    const server = this.server;
-    this.server = null;
-    this.dropConnections();
-    if (server) await new Promise<void>((done) => server.close(() => done()));
+  /**
+   * Stops listening and drops every connection; the store is kept for
+   * {@link restart}. A stopped process is not a hung one: it also ends a
+   * {@link pause}. Waits for a {@link restart} in flight first.
+   */
+  stop(): Promise<void> {
+    return this.serially(() => this.stopNow());
   }
 
   /**
    * Listens again on the same port. With `keepState: true` the store (and
    * node id) survive, like a paused process; by default the node comes back
    * empty, as a restarted doozerd does (it has no persistence): a fresh
-   * store at about rev 58 and a new node id.
+   * store at about rev 58 and a new node id. Either way the node comes back
+   * answering, with its heartbeat: a restart ends a {@link pause}.
    */
-  async restart(options: { keepState?: boolean } = {}): Promise<void> {
-    if (this.closing) throw new Error('DoozerServer is closed');
-    await this.stop();
-    if (!options.keepState) {
-      this.engine.dispose();
-      this.fresh(); // same port, so the /ctl files can name the address before listening
-    }
-    await this.listen(true);
-    this.startHeartbeat();
+  restart(options: { keepState?: boolean } = {}): Promise<void> {
+    if (this.closing) return Promise.reject(new Error('DoozerServer is closed'));
+    return this.serially(async () => {
+      await this.stopNow();
+      if (!options.keepState) {
+        this.engine.dispose();
+        this.fresh(); // same port, so the /ctl files can name the address before listening
+      }
+      await this.listen(true);
+      this.startHeartbeat();
+    });
   }
 
-  /** Stops everything and frees the store, timers and sockets. Idempotent. */
+  /**
+   * Stops everything and frees the store, timers and sockets. Idempotent.
+   * A {@link restart} in flight finishes first, so no listener outlives it.
+   */
   close(): Promise<void> {
-    this.closing ??= this.stop().then(() => {
-      this.isPaused = false;
+    this.closing ??= this.serially(async () => {
+      await this.stopNow();
       this.engine.dispose();
     });
     return this.closing;
+  }
+
+  /** Runs `step` once every earlier stop/restart/close has settled. */
+  private serially(step: () => Promise<void>): Promise<void> {
+    const run = this.lifecycle.then(step);
+    this.lifecycle = run.catch(() => undefined);
+    return run;
+  }
+
+  private async stopNow(): Promise<void> {
+    this.stopHeartbeat();
+    this.isPaused = false;
+    const server = this.server;
+    this.server = null;
+    this.dropConnections();
+    if (server) await new Promise<void>((done) => server.close(() => done()));
   }
 
   private async listen(samePort: boolean): Promise<void> {

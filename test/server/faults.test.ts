@@ -134,6 +134,55 @@ describe('stop / restart', () => {
     expect(ns.value).toBe(`127.0.0.1:${port}`);
   });
 
+  it.each([true, false])(
+    'restart({ keepState: %s }) ends a pause: the node answers and heartbeats again',
+    async (keepState) => {
+      const server = await startServer({ heartbeatMs: 20, nodeId: 'P' });
+      server.pause();
+      await server.restart({ keepState });
+      expect(server.paused).toBe(false);
+      const c = await connectRaw(server);
+      const rev = (await within(c.call({ verb: REV }), 10_000, 'REV')).rev!;
+      const beat = c.call({ verb: WAIT, path: '/ctl/node/P/applied', rev: rev + 1 });
+      expect(await within(beat, 10_000, 'a heartbeat')).toMatchObject({ rev: rev + 1, flags: 4 });
+    },
+  );
+
+  it('stop() ends a pause too', async () => {
+    const server = await startServer();
+    server.pause();
+    await server.stop();
+    expect(server.paused).toBe(false);
+    await server.restart({ keepState: true });
+    const c = await connectRaw(server);
+    expect((await within(c.call({ verb: REV }), 10_000, 'REV')).rev).toBe(58);
+  });
+
+  it.each([true, false])(
+    'close() during restart({ keepState: %s }) leaves no listener behind',
+    async (keepState) => {
+      const server = await startServer({ heartbeatMs: 10 });
+      const port = server.port;
+      const restarted = server.restart({ keepState });
+      await server.close();
+      await restarted;
+      expect(await refused(port)).toBe(true);
+      expect(server.connections).toBe(0);
+      await expect(server.restart()).rejects.toThrow(/closed/);
+    },
+  );
+
+  it('stop() during restart() waits for it, then stops', async () => {
+    const server = await startServer();
+    const restarted = server.restart();
+    await server.stop();
+    await restarted;
+    expect(await refused(server.port)).toBe(true);
+    await server.restart({ keepState: true });
+    const c = await connectRaw(server);
+    expect((await c.call({ verb: REV })).rev).toBe(58);
+  });
+
   it('restart() keeps a given nodeId', async () => {
     const server = await startServer({ nodeId: 'FIXED' });
     await server.restart({ keepState: false });

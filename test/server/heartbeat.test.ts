@@ -82,4 +82,14 @@ describe('heartbeat', () => {
     vi.advanceTimersByTime(1000);
     expect(server.rev).toBe(59);
   });
+
+  it('leaves no heartbeat behind when close() comes during restart()', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const server = await startServer({ heartbeatMs: 100 });
+    const restarted = server.restart({ keepState: true });
+    await server.close();
+    await restarted;
+    vi.advanceTimersByTime(1000);
+    expect(server.rev).toBe(58);
+  });
 });
