@@ -46,7 +46,11 @@ export interface FileState {
 /** One applied rev. */
 export interface StoreEvent {
   readonly rev: number;
-  /** `nop` for a NOP (path `/`), `set` also for a failed write (path `/ctl/err`). */
+  /**
+   * `nop` for a NOP (path `/`), `set` also for a failed write (path
+   * `/ctl/err`; the only set that may leave the tree unchanged, see
+   * {@link Store.set}).
+   */
   readonly kind: 'set' | 'del' | 'nop';
   readonly path: string;
   /** The new body for a set; empty otherwise. */
@@ -285,12 +289,22 @@ export class Store implements Snapshot {
   }
 
   private fail(error: WriteError): WriteResult {
-    // Only if a client turned /ctl/err (or /ctl) into something else can the
-    // record not be written; the failure still consumes its rev.
-    const rev =
-      this.dirs.has(ERROR_PATH) || this.belowFile(ERROR_PATH)
-        ? this.nop()
-        : this.commitSet(ERROR_PATH, WRITE_ERROR_TEXT[error]);
+    const text = WRITE_ERROR_TEXT[error];
+    if (!this.dirs.has(ERROR_PATH) && !this.belowFile(ERROR_PATH)) {
+      return { ok: false, error, rev: this.commitSet(ERROR_PATH, text) };
+    }
+    // A client turned /ctl/err into a directory (or /ctl into a file). The
+    // reference still records the failure as a set of /ctl/err (its tree
+    // node then holds a value and entries at once, which this tree cannot
+    // represent): the event is logged and reported to waiters as usual,
+    // and the tree is left as it is.
+    const rev = this.commit({
+      rev: this.rev + 1,
+      kind: 'set',
+      path: ERROR_PATH,
+      value: text,
+      prev: undefined,
+    });
     return { ok: false, error, rev };
   }
 

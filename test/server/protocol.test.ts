@@ -140,6 +140,56 @@ describe('SET and DEL', () => {
     expect((await c.call({ verb: REV })).rev).toBe(65);
   });
 
+  it('still records a failure as a set of /ctl/err when a client made it a directory', async () => {
+    const { server, c } = await setup();
+    await c.call({ verb: SET, path: '/ctl/err/x', rev: 0, value: 'mine' }); // 59
+    await c.call({ verb: SET, path: '/f', rev: 0, value: '' }); // 60
+    expect((await c.call({ verb: SET, path: '/f', rev: 0, value: '' })).err).toBe('REV_MISMATCH');
+    expect(await c.call({ tag: 1, verb: WAIT, path: '/ctl/err', rev: 61 })).toEqual({
+      tag: 1,
+      path: '/ctl/err',
+      rev: 61,
+      value: 'rev mismatch',
+      flags: 4,
+    });
+    // The tree is left as it was (the reference's node would be a file and a directory at once).
+    expect(await c.call({ tag: 2, verb: STAT, path: '/ctl/err' })).toEqual({
+      tag: 2,
+      rev: -2,
+      len: 1,
+    });
+    expect((await c.call({ verb: GET, path: '/ctl/err/x' })).value).toBe('mine');
+    expect((await c.call({ verb: GET, path: '/ctl/err/x', rev: 60 })).value).toBe('mine');
+    expect((await c.call({ verb: GET, path: '/ctl/err', rev: 60 })).err).toBe('ISDIR');
+    expect(server.rev).toBe(61);
+  });
+
+  it('still records a failure as a set of /ctl/err when a client made /ctl a file', async () => {
+    const { server, c } = await setup();
+    const files: string[] = [];
+    for (let offset = 0; ; offset++) {
+      const r = await c.call({ verb: WALK, path: '/ctl/**', offset });
+      if (r.err) break;
+      files.push(r.path!);
+    }
+    for (const path of files) await c.call({ verb: DEL, path, rev: -1 });
+    const ctl = (await c.call({ verb: SET, path: '/ctl', rev: 0, value: 'a file' })).rev!;
+    expect((await c.call({ verb: SET, path: '/ctl', rev: 0, value: '' })).err).toBe('REV_MISMATCH');
+    expect(await c.call({ tag: 1, verb: WAIT, path: '/ctl/**', rev: ctl + 1 })).toEqual({
+      tag: 1,
+      path: '/ctl/err',
+      rev: ctl + 1,
+      value: 'rev mismatch',
+      flags: 4,
+    });
+    expect(await c.call({ tag: 2, verb: GET, path: '/ctl' })).toEqual({
+      tag: 2,
+      rev: ctl,
+      value: 'a file',
+    });
+    expect(server.rev).toBe(ctl + 1);
+  });
+
   it('answers BAD_PATH without consuming a rev', async () => {
     const { c } = await setup();
     for (const path of ['', 'a', '/a/', '/a//b', '/a b', '/a=b', '/a_b', '/ä']) {
