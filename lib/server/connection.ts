@@ -42,7 +42,8 @@ export interface ConnectionHost {
 export class Connection implements Session {
   raccess = false;
   waccess = false;
-  readonly pending = new Map<number, Waiter>();
+  readonly pending = new Set<Waiter>();
+  readonly pendingTags = new Set<number>();
   private readonly decoder: FrameDecoder;
   /** Frames received but not processed yet (server paused or write buffer full). */
   private readonly queue: Uint8Array[] = [];

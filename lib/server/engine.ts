@@ -34,8 +34,10 @@ export interface Session {
   raccess: boolean;
   /** May write (SET, DEL, NOP). */
   waccess: boolean;
-  /** Requests of this connection that are not answered yet, by tag. */
-  readonly pending: Map<number, Waiter>;
+  /** Requests of this connection that are not answered yet. */
+  readonly pending: Set<Waiter>;
+  /** Their tags, kept only with {@link EngineOptions.checkTags} (which makes them unique). */
+  readonly pendingTags: Set<number>;
   /** Sends an answer. */
   reply(response: Response): void;
 }
@@ -46,6 +48,12 @@ export interface EngineOptions {
   readonly nodeId: string;
   readonly rwSecret: string;
   readonly roSecret: string;
+  /**
+   * Answer TAG_IN_USE to a request reusing the tag of one still waiting on
+   * the same connection. doozerd 0.9 does not check tags, so this is off by
+   * default.
+   */
+  readonly checkTags?: boolean;
 }
 
 /** The answer fields of one response (revs as numbers). */
@@ -87,8 +95,9 @@ export class Engine {
 
   /** Frees what a closed session still waits for. */
   close(session: Session): void {
-    for (const w of session.pending.values()) this.waiters.remove(w);
+    for (const w of session.pending) this.waiters.remove(w);
     session.pending.clear();
+    session.pendingTags.clear();
   }
 
   /** Drops every waiter. */
@@ -99,7 +108,7 @@ export class Engine {
 
   /** Runs one request; the answer goes to `session.reply`, now or when it is due. */
   handle(session: Session, req: Request): void {
-    if (session.pending.has(req.tag)) {
+    if (this.options.checkTags && session.pendingTags.has(req.tag)) {
       session.reply(respond(req, { errCode: Err.TAG_IN_USE }));
       return;
     }
@@ -261,11 +270,13 @@ export class Engine {
       rev,
       glob,
       fire: (event) => {
-        s.pending.delete(tag);
+        s.pending.delete(waiter);
+        s.pendingTags.delete(tag);
         s.reply(respond(req, answer(event)));
       },
     };
-    s.pending.set(tag, waiter);
+    s.pending.add(waiter);
+    if (this.options.checkTags) s.pendingTags.add(tag);
     this.waiters.add(waiter, this.store.rev);
   }
 

@@ -34,6 +34,12 @@ export interface DoozerServerOptions {
   heartbeatMs?: number | false;
   /** Largest request frame accepted; a client sending a bigger one is disconnected. Default 16 MiB. */
   maxFrameBytes?: number;
+  /**
+   * Answer TAG_IN_USE to a request that reuses the tag of one still waiting
+   * on the same connection. doozerd 0.9 does not check tags (both requests
+   * are served, each answered with that tag), so the default is `false`.
+   */
+  checkTags?: boolean;
   /** Where the server reports what it does (listening, dropped clients). Default: silent. */
   logger?: { info?(message: string): void; warn?(message: string): void };
 }
@@ -75,6 +81,7 @@ interface Resolved {
   nodeId: string | undefined;
   heartbeatMs: number;
   maxFrameBytes: number;
+  checkTags: boolean;
   logger: NonNullable<DoozerServerOptions['logger']>;
 }
 
@@ -316,6 +323,7 @@ export class DoozerServer {
       nodeId: this.currentNodeId,
       rwSecret: o.rwSecret,
       roSecret: o.roSecret,
+      checkTags: o.checkTags,
     });
     const store = this.engine.store;
     const node = `/ctl/node/${this.currentNodeId}`;
@@ -364,6 +372,7 @@ function resolve(o: DoozerServerOptions): Resolved {
     nodeId: o.nodeId,
     heartbeatMs: o.heartbeatMs === undefined ? 1000 : heartbeatMs,
     maxFrameBytes: o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    checkTags: o.checkTags ?? false,
     logger: o.logger ?? {},
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) {

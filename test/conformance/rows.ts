@@ -173,24 +173,6 @@ export const SECTIONS: Record<string, Row[]> = {
       },
     },
     {
-      doc: 'Two outstanding requests must never share a tag (the server answers TAG_IN_USE).',
-      needs: {
-        embeddedOnly:
-          'doozerd 0.9.0-alpha does not check tags; the embedded server answers TAG_IN_USE',
-      },
-      async run(t) {
-        const raw = await t.raw();
-        raw.send({
-          tag: 9,
-          verb: WAIT,
-          path: t.p('never'),
-          rev: (await t.client.rev()) + 1_000_000,
-        });
-        raw.send({ tag: 9, verb: REV });
-        expect(await raw.next()).toEqual({ tag: 9, err: 'TAG_IN_USE' });
-      },
-    },
-    {
       doc: 'There is no CANCEL verb: a WAIT on a quiet path keeps its tag until it is answered.',
       async run(t) {
         const raw = await t.raw();

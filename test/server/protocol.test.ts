@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { EMBEDDED_SERVER_VERSION } from '../../lib/testing/index.js';
 import { Verb } from '../../lib/wire/index.js';
-import { connectRaw, expectBlocked, ipv6Loopback, startServer, within } from './helpers.js';
+import { connectRaw, expectBlocked, ipv6Loopback, startServer, until, within } from './helpers.js';
 
 const { GET, SET, DEL, REV, WAIT, NOP, WALK, GETDIR, STAT, SELF, ACCESS } = Verb;
 
@@ -503,6 +503,27 @@ describe('errors common to every verb', () => {
 
   it('TAG_IN_USE when a request reuses the tag of one still outstanding', async () => {
     const { server, c } = await setup();
+    c.send({ tag: 7, verb: WAIT, path: '/t', rev: 59 });
+    c.send({ tag: 7, verb: WAIT, path: '/t', rev: 60 });
+    c.send({ tag: 7, verb: GET, path: '/ctl/name' });
+    expect(await within(c.next(), 10_000, 'the GET')).toEqual({ tag: 7, rev: 1, value: 'local' });
+    expect(server.waiting).toBe(2);
+    await c.call({ tag: 8, verb: SET, path: '/t', rev: 0, value: 'a' }); // 59
+    expect(await within(c.next(), 10_000, 'the first WAIT')).toMatchObject({ tag: 7, rev: 59 });
+    await c.call({ tag: 8, verb: SET, path: '/t', rev: -1, value: 'b' }); // 60
+    expect(await within(c.next(), 10_000, 'the second WAIT')).toMatchObject({ tag: 7, rev: 60 });
+    expect(server.waiting).toBe(0);
+    // Waits sharing a tag are all freed when their connection closes.
+    c.send({ tag: 3, verb: WAIT, path: '/never', rev: 61 });
+    c.send({ tag: 3, verb: GET, path: '/never', rev: 1000 });
+    await c.call({ tag: 4, verb: REV });
+    expect(server.waiting).toBe(2);
+    await c.close();
+    await until(() => server.waiting === 0, 'the waits to be freed');
+  });
+
+  it('checkTags: TAG_IN_USE when a request reuses the tag of one still outstanding', async () => {
+    const { server, c } = await setup({ checkTags: true });
     c.send({ tag: 7, verb: WAIT, path: '/t', rev: 100 });
     c.send({ tag: 7, verb: GET, path: '/ctl/name' });
     expect(await within(c.next(), 10_000, 'TAG_IN_USE')).toEqual({ tag: 7, err: 'TAG_IN_USE' });
