@@ -33,6 +33,7 @@ import {
   DoozerPathError,
   DoozerPermissionError,
   DoozerProtocolError,
+  DoozerTimeoutError,
   DoozerUriError,
 } from './errors.js';
 import { Op } from './op.js';
@@ -98,6 +99,23 @@ function checkTimeout(value: number | undefined, what: string): number | undefin
 }
 
 function noop(): void {}
+
+/** Default keepalive: probe after 5 s of silence, give up 5 s later. */
+const DEFAULT_KEEPALIVE = { intervalMs: 5000, timeoutMs: 5000 } as const;
+
+function resolveKeepalive(
+  option: DoozerClientOptions['keepalive'],
+): { intervalMs: number; timeoutMs: number } | undefined {
+  if (option === false) return undefined;
+  const intervalMs =
+    checkTimeout(option?.intervalMs, 'keepalive.intervalMs') ?? DEFAULT_KEEPALIVE.intervalMs;
+  const timeoutMs =
+    checkTimeout(option?.timeoutMs, 'keepalive.timeoutMs') ?? DEFAULT_KEEPALIVE.timeoutMs;
+  if (!Number.isFinite(intervalMs) || !Number.isFinite(timeoutMs)) {
+    throw new DoozerArgumentError('keepalive.intervalMs and keepalive.timeoutMs must be finite');
+  }
+  return { intervalMs, timeoutMs };
+}
 
 /** The request fields a verb fills in (verb and tag are set by the client). */
 interface RequestFields {
@@ -167,6 +185,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
   readonly #backoff: BackoffPolicy | undefined;
   readonly #maxFrameBytes: number;
   readonly #maxTag: number;
+  readonly #keepalive: { readonly intervalMs: number; readonly timeoutMs: number } | undefined;
   readonly #logger: DoozerLogger;
   #state: DoozerConnectionState = 'connecting';
   #conn: Connection | undefined = undefined;
@@ -223,6 +242,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
       );
     }
     this.#maxTag = maxTag;
+    this.#keepalive = resolveKeepalive(options.keepalive);
     this.#logger = options.logger ?? {};
     this.#index = options.startAt === 'first' ? 0 : Math.floor(Math.random() * addresses.length);
   }
@@ -759,7 +779,43 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
       op.queue = undefined;
       conn.send(op);
     }
+    this.#watchLiveness(conn);
     this.#emit({ type, address: conn.address });
+  }
+
+  /** Probes an idle connection with REV and closes it when the probe goes unanswered. */
+  #watchLiveness(conn: Connection): void {
+    const keepalive = this.#keepalive;
+    if (keepalive === undefined) return;
+    const { intervalMs, timeoutMs } = keepalive;
+    let probing = false;
+    const timer = setInterval(
+      () => {
+        if (!conn.open) return;
+        if (probing || performance.now() - conn.lastHeardAt < intervalMs) return;
+        probing = true;
+        const op = new Op(create(RequestSchema, { verb: Verb.REV }), Verb.REV, undefined, decodeRev);
+        op.arm(timeoutMs, undefined);
+        conn.send(op);
+        op.promise.then(
+          () => (probing = false),
+          (e: unknown) => {
+            probing = false;
+            if (e instanceof DoozerTimeoutError && conn.open) {
+              conn.fail(
+                new DoozerConnectionError(
+                  `no answer from ${conn.address} within ${timeoutMs} ms of a keepalive probe: connection presumed dead`,
+                  conn.address,
+                ),
+              );
+            }
+          },
+        );
+      },
+      Math.max(1, Math.min(intervalMs, timeoutMs) / 2),
+    );
+    timer.unref();
+    void conn.closed.then(() => clearInterval(timer));
   }
 
   #connectionClosed(conn: Connection, reason: Error): void {

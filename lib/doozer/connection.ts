@@ -47,6 +47,8 @@ export class Connection {
   private outBytes = 0;
   private flushQueued = false;
   private readonly decoder: FrameDecoder;
+  /** Monotonic time (ms) at which bytes last arrived (or the connection opened). */
+  lastHeardAt = performance.now();
 
   constructor(
     private readonly socket: Socket,
@@ -166,6 +168,7 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.failed !== undefined) return;
+    this.lastHeardAt = performance.now();
     try {
       this.decoder.push(chunk, this.onFrame);
     } catch (e) {

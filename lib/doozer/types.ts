@@ -43,6 +43,15 @@ export interface DoozerClientOptions {
   reconnect?: boolean | DoozerReconnectOptions;
   /** Largest frame accepted or sent. Default 16 MiB (`DEFAULT_MAX_FRAME_BYTES`). */
   maxFrameBytes?: number;
+  /**
+   * Detection of a silently dead connection (a crashed host, a dropped
+   * route: TCP may not notice for many minutes). When nothing has arrived on
+   * the connection for `intervalMs`, the client sends a REV (a read); if it is
+   * not answered within `timeoutMs` the connection is closed as dead and the
+   * client reconnects (to the next address). `false` turns it off. Default
+   * `{ intervalMs: 5000, timeoutMs: 5000 }`.
+   */
+  keepalive?: false | DoozerKeepaliveOptions;
   /** Diagnostics sink. Default: silent. */
   logger?: DoozerLogger;
   /**
@@ -63,6 +72,14 @@ export interface DoozerClientOptions {
    * @internal
    */
   maxTag?: number;
+}
+
+/** See {@link DoozerClientOptions.keepalive}. */
+export interface DoozerKeepaliveOptions {
+  /** Probe after this long without hearing from the server. Default 5000. */
+  intervalMs?: number;
+  /** A probe unanswered this long means the connection is dead. Default 5000. */
+  timeoutMs?: number;
 }
 
 /** Per-request options. */

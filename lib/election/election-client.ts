@@ -44,8 +44,26 @@ interface ElectionFile {
 /** The lease file as last observed (`rev` 0: missing). */
 interface LeaseFile {
   readonly rev: number;
+  /** The raw body: with the rev, what identifies this version of the file. */
+  readonly text: string;
   readonly record: LeaseRecord | null;
 }
+
+const leaseFile = (rev: number, text: string): LeaseFile => ({
+  rev,
+  text,
+  record: parseLease(text),
+});
+
+/**
+ * Whether two observations are the same version of a file. Revs alone are
+ * not enough: a server that restarted empty reuses revs, so a lagging client
+ * could take a new file for the one it remembers; the bodies tell them apart
+ * (lease records carry a per-term nonce).
+ */
+const sameLease = (a: LeaseFile, b: LeaseFile): boolean => a.rev === b.rev && a.text === b.text;
+const sameElection = (a: ElectionFile | null, b: ElectionFile | null): boolean =>
+  a === null || b === null ? a === b : a.rev === b.rev && a.master === b.master;
 
 /**
  * Revs are only meaningful in the store they came from: a server that
@@ -86,10 +104,13 @@ class Term implements MasterTerm {
   lastAttempt = 0;
   renewing = false;
 
+  /** Set when `becomeMaster` is called: from then on this process is master. */
+  announced = false;
+
   constructor(
     readonly fencingToken: number,
-    /** The connection on which the election file was created (its rev is the token). */
-    readonly electionConn: number,
+    /** Random per term, written in every lease record of the term. */
+    readonly nonce: string,
     /** The lease file's rev after our last successful write, and the connection it was learned on. */
     public leaseRev: number,
     public leaseConn: number,
@@ -105,13 +126,15 @@ class Term implements MasterTerm {
   }
 
   isValid(): boolean {
-    return !this.signal.aborted && this.clock.now() < this.validUntil;
+    return this.announced && !this.signal.aborted && this.clock.now() < this.validUntil;
   }
 }
 
 /** A finished term whose files still need tidying: release the lease, delete the election file. */
 interface Cleanup {
   readonly token: number;
+  /** The term's lease nonce: only a record carrying it is ours to release. */
+  readonly nonce: string;
   /** The connection the term's revs were learned on, and the lease as our own last write left it. */
   readonly hint:
     { readonly conn: number; readonly leaseRev: number; readonly seq: number } | undefined;
@@ -125,6 +148,8 @@ type Decision =
   | { readonly kind: 'wait'; readonly until: number }
   | { readonly kind: 'create'; readonly leaseBasis: number }
   | { readonly kind: 'depose'; readonly electionRev: number; readonly leaseRev: number };
+
+const newNonce = (): string => randomBytes(6).toString('hex');
 
 const REV_MISMATCH = 'REV_MISMATCH';
 const isRevMismatch = (err: unknown): boolean =>
@@ -166,7 +191,7 @@ export class MasterElectionClient {
   private electionSeenAt = 0;
   /** Store rev at which the election file's observed state last changed. */
   private electionChangedAt = 0;
-  private lease: LeaseFile = { rev: 0, record: null };
+  private lease: LeaseFile = leaseFile(0, '');
   private leaseSeenAt = 0;
   private storeRev = 0;
   private watchRev = 0;
@@ -179,6 +204,8 @@ export class MasterElectionClient {
 
   // Our own part.
   private stopped = false;
+  /** close() has begun: no new election action, writes in flight may land. */
+  private closing = false;
   private term: Term | null = null;
   private creating = false;
   private buffered: Observation[] = [];
@@ -202,6 +229,9 @@ export class MasterElectionClient {
   private contention = 1;
 
   private readonly timers = new Map<string, unknown>();
+  /** Pending sleep() promises, woken by stop(). */
+  private readonly sleepers = new Map<string, () => void>();
+  private sleepSeq = 0;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   private delivery: Promise<void> = Promise.resolve();
@@ -286,7 +316,8 @@ export class MasterElectionClient {
 
   /** The current master as last seen (`''` when none): local state only, cheap, possibly stale. */
   getCurrentMaster(): string {
-    if (this.term) return this.address;
+    this.expire();
+    if (this.term?.announced) return this.address;
     return this.election?.master ?? '';
   }
 
@@ -308,8 +339,9 @@ export class MasterElectionClient {
     return this.term?.isValid() ? this.term : undefined;
   }
 
-  /** The current state. */
+  /** The current state (a master past its renew deadline steps down first). */
   get state(): ElectionState {
+    this.expire();
     return this.stateSubject.getValue();
   }
 
@@ -329,7 +361,13 @@ export class MasterElectionClient {
   async forceMasterElection(): Promise<void> {
     if (this.stopped) return;
     if (this.term) {
-      await this.stepDown('forced', 'forced election');
+      const token = this.term.fencingToken;
+      // Bounded like resign(): the clean-up goes on in the background.
+      await this.withTimeout(
+        this.stepDown('forced', 'forced election'),
+        this.opts.renewDeadlineMs,
+        `release of term ${token}`,
+      );
       return;
     }
     const current = this.election;
@@ -360,14 +398,30 @@ export class MasterElectionClient {
     );
   }
 
-  /** Resigns if master, then stops following the election. The Doozer client stays open. */
+  /**
+   * Resigns if master, then stops following the election. A write of an
+   * election in progress is allowed to land first, so that what it wrote is
+   * given back too. Bounded by `renewDeadlineMs` in all (then the rest is
+   * left to the lease running out). The Doozer client stays open.
+   */
   async close(): Promise<void> {
-    if (this.stopped) return this.stoppedPromise;
-    if (this.term) {
-      const token = this.term.fencingToken;
-      const cleanup = this.stepDown('resigned', 'closed');
-      await this.withTimeout(cleanup, this.opts.renewDeadlineMs, `release of term ${token}`);
+    if (this.stopped || this.closing) return this.stoppedPromise;
+    this.closing = true; // no new election action from here on
+    const until = this.clock.now() + this.opts.renewDeadlineMs;
+    const left = (): number => Math.max(0, until - this.clock.now());
+    if (this.creating || this.acquiring || this.deposing) {
+      await this.withTimeout(this.whenIdle(), left(), 'the election write in progress');
     }
+    const token = this.term?.fencingToken;
+    const cleanup =
+      token !== undefined
+        ? this.stepDown('resigned', 'closed')
+        : Promise.all(this.cleanups.map((c) => c.done)).then(() => undefined);
+    await this.withTimeout(
+      cleanup,
+      left(),
+      token !== undefined ? `release of term ${token}` : 'clean-up',
+    );
     this.stop();
     await this.stoppedPromise;
   }
@@ -429,12 +483,11 @@ export class MasterElectionClient {
     this.storeRev = rev;
     this.conn = conn;
     const election = e.rev === 0 ? null : { rev: e.rev, master: e.text };
-    if (election?.rev !== this.election?.rev) {
+    if (!sameElection(election, this.election)) {
       this.observe({ kind: 'election', file: election, at: election?.rev ?? rev });
     }
-    if (l.rev !== this.lease.rev) {
-      this.observe({ kind: 'lease', file: { rev: l.rev, record: parseLease(l.text) } });
-    }
+    const lease = leaseFile(l.rev, l.text);
+    if (!sameLease(lease, this.lease)) this.observe({ kind: 'lease', file: lease });
     this.watchRev = rev + 1;
     this.synced = true;
     this.updateState();
@@ -454,7 +507,7 @@ export class MasterElectionClient {
         } catch (err) {
           if (err instanceof DoozerPermissionError) return this.fatal(err);
           this.debug(`resync failed: ${describe(err)}`);
-          await this.sleep(delay * (0.5 + Math.random() / 2));
+          await this.sleep(delay * (0.5 + Math.random() / 2)).promise;
           delay = Math.min(delay * 2, this.opts.retryPeriodMs);
         }
       }
@@ -481,10 +534,7 @@ export class MasterElectionClient {
             at: ev.rev,
           });
         } else if (ev.path === this.leasePath) {
-          this.observe({
-            kind: 'lease',
-            file: { rev: ev.rev, record: ev.isDel ? null : parseLease(ev.text) },
-          });
+          this.observe({ kind: 'lease', file: leaseFile(ev.rev, ev.isDel ? '' : ev.text) });
         } else {
           continue; // another directory matching master*
         }
@@ -526,13 +576,13 @@ export class MasterElectionClient {
   }
 
   private observeLease(file: LeaseFile): void {
-    if (file.rev === this.lease.rev) return;
+    if (sameLease(file, this.lease)) return;
     this.lease = file;
     this.leaseSeenAt = this.clock.now();
     const term = this.term;
     const r = file.record;
-    if (term && file.rev > term.leaseRev) {
-      if (r && r.id === this.id && r.term === term.fencingToken && r.state === 'held') {
+    if (term && (file.rev > term.leaseRev || (file.rev === term.leaseRev && !this.isOurs(r, term)))) {
+      if (this.isOurs(r, term)) {
         term.leaseRev = file.rev; // our own renewal, seen before its answer
       } else {
         void this.stepDown(
@@ -544,17 +594,17 @@ export class MasterElectionClient {
   }
 
   private observeElection(file: ElectionFile | null, at: number): void {
-    if (file?.rev === this.election?.rev) return;
+    if (sameElection(file, this.election)) return;
     this.election = file;
     this.electionSeenAt = this.clock.now();
     this.electionChangedAt = Math.max(this.electionChangedAt, at);
-    if (this.term && file?.rev !== this.term.fencingToken) {
+    if (this.term && (file?.rev !== this.term.fencingToken || file.master !== this.address)) {
       void this.stepDown(
         'election-changed',
         file ? `the election file now names ${file.master}` : 'the election file was deleted',
       );
     }
-    if (!file || this.ownElectionRevs.has(file.rev)) return;
+    if (!file || (this.ownElectionRevs.has(file.rev) && file.master === this.address)) return;
     if (this.abstain && file.rev > this.abstain.afterToken) this.abstain = null;
     const { master, rev } = file;
     this.deliver('becomeSlave', () => this.receiver.becomeSlave(master, rev));
@@ -568,9 +618,10 @@ export class MasterElectionClient {
     if (this.term) void this.stepDown('store-reset', 'the server lost its state');
     for (const c of this.cleanups) c.resolve();
     this.cleanups = [];
+    this.ownElectionRevs.clear();
     this.election = null;
     this.electionChangedAt = 0;
-    this.lease = { rev: 0, record: null };
+    this.lease = leaseFile(0, '');
     this.electionSeenAt = this.leaseSeenAt = this.clock.now();
     this.acquiring = null;
     this.storeRev = rev;
@@ -595,7 +646,7 @@ export class MasterElectionClient {
   }
 
   private decide(now: number): Decision {
-    if (this.stopped || !this.synced || !this.participating) return { kind: 'none' };
+    if (this.stopped || this.closing || !this.synced || !this.participating) return { kind: 'none' };
     if (this.term || this.creating || this.acquiring || this.deposing) return { kind: 'none' };
     if (now < this.backoffUntil) return { kind: 'wait', until: this.backoffUntil };
     const e = this.election;
@@ -623,9 +674,7 @@ export class MasterElectionClient {
   private evaluate(): void {
     if (this.stopped) return;
     const now = this.clock.now();
-    if (this.term && now >= this.term.validUntil) {
-      void this.stepDown('renew-deadline', 'no renewal completed within renewDeadlineMs');
-    }
+    this.expire();
     this.runCleanups();
     const d = this.decide(now);
     if (d.kind === 'none') {
@@ -744,13 +793,14 @@ export class MasterElectionClient {
     // Every attempt writes the same record; when an answer is lost and a read
     // shows our record, it may come from any attempt: date it from the first.
     const firstStart = this.clock.now();
+    const nonce = newNonce();
+    const record = this.record('held', electionRev, 0, nonce);
     for (let attempt = 0; attempt < 3 && !this.stopped; attempt++) {
       const start = this.clock.now();
-      const record = this.record('held', electionRev, 0);
       try {
         const rev = await this.doozer.set(this.leasePath, basis, record, this.bound(conn));
         this.sampleRtt(start);
-        this.acquired(electionRev, rev, start, conn);
+        this.acquired(electionRev, nonce, rev, start, conn);
         return;
       } catch (err) {
         if (err instanceof DoozerPermissionError) return this.fatal(err);
@@ -758,14 +808,14 @@ export class MasterElectionClient {
         let current: LeaseFile;
         try {
           const f = await this.doozer.get(this.leasePath, undefined, this.bound(conn));
-          current = { rev: f.rev, record: parseLease(f.text) };
+          current = leaseFile(f.rev, f.text);
         } catch (readErr) {
           this.failed('take the lease', readErr);
           break;
         }
         const r = current.record;
-        if (r && r.id === this.id && r.term === electionRev && r.state === 'held') {
-          this.acquired(electionRev, current.rev, firstStart, conn);
+        if (current.text === record) {
+          this.acquired(electionRev, nonce, current.rev, firstStart, conn);
           return;
         }
         if (!this.leaseIsFree(current)) {
@@ -779,26 +829,32 @@ export class MasterElectionClient {
     }
     this.acquiring = null;
     this.backoff();
-    void this.addCleanup(electionRev, { conn, leaseRev: 0, seq: -1 });
+    void this.addCleanup(electionRev, nonce, { conn, leaseRev: 0, seq: -1 });
     this.updateState();
     this.evaluate();
   }
 
-  private acquired(electionRev: number, leaseRev: number, start: number, conn: number): void {
+  private acquired(
+    electionRev: number,
+    nonce: string,
+    leaseRev: number,
+    start: number,
+    conn: number,
+  ): void {
     this.acquiring = null;
     const validUntil = start + this.opts.renewDeadlineMs;
     // Ours unless we saw the election file change after we created it.
     const stillOurs = this.election
       ? this.election.rev === electionRev
       : this.electionChangedAt < electionRev;
-    if (this.stopped || !stillOurs || this.clock.now() >= validUntil) {
+    if (this.stopped || this.closing || !stillOurs || this.clock.now() >= validUntil) {
       this.debug(`took the lease for term ${electionRev} too late; giving it back`);
-      void this.addCleanup(electionRev, { conn, leaseRev, seq: 0 });
+      void this.addCleanup(electionRev, nonce, { conn, leaseRev, seq: 0 });
       this.updateState();
       this.evaluate();
       return;
     }
-    const term = new Term(electionRev, conn, leaseRev, conn, 0, validUntil, this.clock);
+    const term = new Term(electionRev, nonce, leaseRev, conn, 0, validUntil, this.clock);
     term.attempts.set(0, start);
     this.term = term;
     this.abstain = null;
@@ -806,7 +862,11 @@ export class MasterElectionClient {
     this.armTerm(term, start);
     this.updateState();
     this.deliver('becomeMaster', async () => {
-      if (!term.isValid()) return; // the term ended before it could be announced
+      // The term may have ended while earlier notifications were delivered.
+      if (this.term !== term || term.signal.aborted || this.clock.now() >= term.validUntil) return;
+      // Master from here on: isMaster() and the state say so from this call.
+      term.announced = true;
+      this.updateState();
       try {
         await this.receiver.becomeMaster(term);
       } catch (err) {
@@ -833,7 +893,7 @@ export class MasterElectionClient {
     const seq = ++term.lastAttempt;
     term.attempts.set(seq, now);
     term.renewing = true;
-    const record = this.record('held', term.fencingToken, seq);
+    const record = this.record('held', term.fencingToken, seq, term.nonce);
     this.spawn(async () => {
       try {
         const rev = await this.doozer.set(this.leasePath, term.leaseRev, record, {
@@ -871,7 +931,15 @@ export class MasterElectionClient {
     if (start !== undefined && start + this.opts.renewDeadlineMs > term.validUntil) {
       term.validUntil = start + this.opts.renewDeadlineMs;
     }
-    this.armTerm(term, start ?? this.clock.now());
+    if (start === undefined) {
+      // Confirmed by a read (after a reconnection or a late answer): that
+      // extends nothing, so renew at once rather than a retry period later,
+      // when the deadline may already have passed.
+      this.setTimer('deadline', term.validUntil - this.clock.now(), () => this.evaluate());
+      this.setTimer('renew', 0, () => this.renew(term));
+      return;
+    }
+    this.armTerm(term, start);
   }
 
   /** A renewal hit REV_MISMATCH: either an earlier renewal of ours landed late, or the lease is gone. */
@@ -889,7 +957,7 @@ export class MasterElectionClient {
         .catch(() => null);
       if (this.term !== term) return;
       const r = f ? parseLease(f.text) : null;
-      if (f && r && r.id === this.id && r.term === term.fencingToken && r.state === 'held') {
+      if (f && r && this.isOurs(r, term)) {
         this.renewed(term, r.seq, f.rev, conn);
         return;
       }
@@ -920,7 +988,7 @@ export class MasterElectionClient {
         }
         if (l.rev !== leaseRev) {
           this.deposing = false;
-          this.observe({ kind: 'lease', file: { rev: l.rev, record: parseLease(l.text) } });
+          this.observe({ kind: 'lease', file: leaseFile(l.rev, l.text) });
           this.evaluate();
           return;
         }
@@ -967,15 +1035,17 @@ export class MasterElectionClient {
         afterToken: term.fencingToken,
       };
     }
-    // Losing the lease or the deadline is an error; a new election is not.
-    if (reason === 'lease-lost' || reason === 'renew-deadline' || reason === 'store-reset') {
+    // Losing the lease or the deadline is an error; a new election is not. A
+    // term that was never announced (becomeMaster not called) is not reported.
+    const lost = reason === 'lease-lost' || reason === 'renew-deadline' || reason === 'store-reset';
+    if (lost && term.announced) {
       this.deliver('electionError', () => this.receiver.electionError?.(err));
     }
     const hint = { conn: term.leaseConn, leaseRev: term.leaseRev, seq: term.seq };
     const done =
       reason === 'store-reset'
         ? Promise.resolve()
-        : this.holdRelease(term).then(() => this.addCleanup(term.fencingToken, hint));
+        : this.holdRelease(term).then(() => this.addCleanup(term.fencingToken, term.nonce, hint));
     this.updateState();
     this.evaluate();
     return done;
@@ -996,13 +1066,13 @@ export class MasterElectionClient {
     this.evaluate();
   }
 
-  private addCleanup(token: number, hint?: Cleanup['hint']): Promise<void> {
+  private addCleanup(token: number, nonce: string, hint?: Cleanup['hint']): Promise<void> {
     if (this.stopped) return Promise.resolve();
     const existing = this.cleanups.find((c) => c.token === token);
     if (existing) return existing.done;
     let resolve!: () => void;
     const done = new Promise<void>((r) => (resolve = r));
-    this.cleanups.push({ token, hint, done, resolve, running: false });
+    this.cleanups.push({ token, nonce, hint, done, resolve, running: false });
     this.runCleanups();
     return done;
   }
@@ -1015,10 +1085,8 @@ export class MasterElectionClient {
       this.spawn(async () => {
         try {
           // Release first: whoever sees the delete then finds the lease free.
-          await Promise.all([
-            this.releaseLease(c.token, c.hint),
-            this.deleteElection(c.token, c.hint),
-          ]);
+          await this.releaseLease(c.token, c.nonce, c.hint);
+          await this.deleteElection(c.token, c.hint);
           this.cleanups = this.cleanups.filter((x) => x !== c);
           c.resolve();
         } catch (err) {
@@ -1036,8 +1104,9 @@ export class MasterElectionClient {
    * Otherwise (or on a mismatch) read the lease on the current connection and
    * release at the rev read there.
    */
-  private async releaseLease(token: number, hint: Cleanup['hint']): Promise<void> {
-    const released = (seq: number): string => this.record('released', token, seq + 1);
+  private async releaseLease(token: number, nonce: string, hint: Cleanup['hint']): Promise<void> {
+    const released = (seq: number): string =>
+      this.record('released', token, seq + 1, newNonce());
     if (hint && hint.seq >= 0 && hint.conn === this.doozer.connectionId) {
       try {
         await this.doozer.set(
@@ -1055,7 +1124,9 @@ export class MasterElectionClient {
       const conn = await this.connected();
       const f = await this.doozer.get(this.leasePath, undefined, this.bound(conn));
       const r = parseLease(f.text);
-      if (!r || r.id !== this.id || r.term !== token || r.state !== 'held') return; // not ours
+      if (!r || r.id !== this.id || r.term !== token || r.nonce !== nonce || r.state !== 'held') {
+        return; // not ours
+      }
       try {
         await this.doozer.set(this.leasePath, f.rev, released(r.seq), this.bound(conn));
         return;
@@ -1083,8 +1154,19 @@ export class MasterElectionClient {
 
   // ---------------------------------------------------------------- plumbing
 
-  private record(state: LeaseRecord['state'], term: number, seq: number): string {
-    return encodeLease({ v: 1, state, term, holder: this.address, id: this.id, seq });
+  private record(state: LeaseRecord['state'], term: number, seq: number, nonce: string): string {
+    return encodeLease({ v: 1, state, term, holder: this.address, id: this.id, seq, nonce });
+  }
+
+  /** Whether a lease record is the one our term `term` wrote. */
+  private isOurs(r: LeaseRecord | null, term: Term): boolean {
+    return (
+      r !== null &&
+      r.id === this.id &&
+      r.term === term.fencingToken &&
+      r.nonce === term.nonce &&
+      r.state === 'held'
+    );
   }
 
   private sampleRtt(start: number): void {
@@ -1107,8 +1189,9 @@ export class MasterElectionClient {
   private updateState(): void {
     let next: ElectionState;
     if (this.stopped) next = { role: 'stopped', master: '', term: 0 };
-    else if (this.term)
+    else if (this.term?.announced)
       next = { role: 'master', master: this.address, term: this.term.fencingToken };
+    else if (this.term) next = { role: 'candidate', master: '', term: 0 };
     else if (this.election && this.election.rev !== this.acquiring?.electionRev) {
       next = { role: 'slave', master: this.election.master, term: this.election.rev };
     } else if (this.participating && !this.abstain)
@@ -1158,6 +1241,8 @@ export class MasterElectionClient {
     this.epoch++;
     this.watchAbort?.abort();
     for (const name of [...this.timers.keys()]) this.clearTimer(name);
+    for (const wake of this.sleepers.values()) wake();
+    this.sleepers.clear();
     for (const c of this.cleanups) c.resolve();
     this.cleanups = [];
     this.updateState();
@@ -1177,6 +1262,7 @@ export class MasterElectionClient {
   }
 
   private setTimer(name: string, ms: number, fn: () => void): void {
+    if (this.stopped) return;
     this.clearTimer(name);
     const handle = this.clock.setTimer(
       () => {
@@ -1196,23 +1282,50 @@ export class MasterElectionClient {
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const name = `sleep-${Math.random()}`;
-      this.setTimer(name, ms, resolve);
-      void this.stoppedPromise.then(resolve);
+  /** A timer as a promise; it also resolves when the client stops. `cancel()` disarms it. */
+  private sleep(ms: number): { promise: Promise<void>; cancel(): void } {
+    const name = `sleep-${++this.sleepSeq}`;
+    let wake!: () => void;
+    const promise = new Promise<void>((resolve) => (wake = resolve));
+    if (this.stopped) {
+      wake();
+      return { promise, cancel: () => {} };
+    }
+    this.sleepers.set(name, wake);
+    this.setTimer(name, ms, () => {
+      this.sleepers.delete(name);
+      wake();
     });
+    return {
+      promise,
+      cancel: () => {
+        this.clearTimer(name);
+        this.sleepers.delete(name);
+      },
+    };
   }
 
   private async withTimeout(p: Promise<void>, ms: number, what: string): Promise<void> {
     let timedOut = false;
+    const timer = this.sleep(ms);
     await Promise.race([
       p,
-      this.sleep(ms).then(() => {
+      timer.promise.then(() => {
         timedOut = true;
       }),
     ]);
+    timer.cancel();
     if (timedOut) this.log.warn(`election ${this.name}: ${what} did not finish within ${ms} ms`);
+  }
+
+  /**
+   * Steps down now if the renew deadline has passed: a process that was
+   * frozen must not report itself master before its timers get to run.
+   */
+  private expire(): void {
+    if (this.term && !this.stopped && this.clock.now() >= this.term.validUntil) {
+      void this.stepDown('renew-deadline', 'no renewal completed within renewDeadlineMs');
+    }
   }
 
   private debug(message: string): void {

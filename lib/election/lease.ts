@@ -18,6 +18,13 @@ export interface LeaseRecord {
   readonly id: string;
   /** Renewal counter within the term, from 0. */
   readonly seq: number;
+  /**
+   * Random per term (and per release). Revs are only unique within one store:
+   * after a server restarts empty, a record can reappear at the rev a
+   * lagging participant remembers, with the same holder, term and seq. The
+   * nonce makes the body differ, so it is seen as the change it is.
+   */
+  readonly nonce?: string;
 }
 
 /** The lease file's path for an election name. */
@@ -31,7 +38,7 @@ export function encodeLease(record: LeaseRecord): string {
   return JSON.stringify(record);
 }
 
-/** Parses a lease body; `null` for an empty, foreign or garbled body (treated as a free lease). */
+/** Parses a lease body; `null` for an empty, foreign or garbled body (waited out like a silent holder). */
 export function parseLease(body: string): LeaseRecord | null {
   if (body === '') return null;
   let raw: unknown;
@@ -52,6 +59,7 @@ export function parseLease(body: string): LeaseRecord | null {
   ) {
     return null;
   }
+  if (r.nonce !== undefined && typeof r.nonce !== 'string') return null;
   return {
     v: 1,
     state: r.state,
@@ -59,5 +67,6 @@ export function parseLease(body: string): LeaseRecord | null {
     holder: r.holder,
     id: r.id,
     seq: r.seq as number,
+    ...(r.nonce === undefined ? {} : { nonce: r.nonce }),
   };
 }

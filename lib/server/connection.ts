@@ -16,7 +16,10 @@ import {
 import type { Engine, Session } from './engine.js';
 import type { Waiter } from './waiters.js';
 
-/** Stop reading a socket while more than this many bytes wait to be written to it. */
+/**
+ * Stop reading a socket while more than this many bytes wait to be written
+ * to it (or a quarter of the connection's write buffer limit, if smaller).
+ */
 export const WRITE_HIGH_WATER = 1024 * 1024;
 /**
  * Most requests one connection may have waiting (WAITs, future-rev reads).
@@ -34,6 +37,10 @@ export interface ConnectionHost {
   /** Server-wide counters this connection adds to. */
   readonly counters: { requests: number };
   readonly maxFrameBytes: number;
+  /** Past this many unwritten answer bytes the connection is closed. */
+  readonly maxWriteBufferBytes: number;
+  /** Past this many waiting requests server-wide, the connection that adds one is closed. */
+  readonly maxWaiting: number;
   warn(message: string): void;
   closed(connection: Connection): void;
 }
@@ -51,6 +58,7 @@ export class Connection implements Session {
   private writeBlocked = false;
   private done = false;
   private readonly peer: string;
+  private readonly highWater: number;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -58,6 +66,7 @@ export class Connection implements Session {
     readonly socket: Socket,
   ) {
     this.decoder = new FrameDecoder(host.maxFrameBytes);
+    this.highWater = Math.min(WRITE_HIGH_WATER, Math.floor(host.maxWriteBufferBytes / 4));
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     socket.setNoDelay(true);
     engine.open(this);
@@ -82,11 +91,21 @@ export class Connection implements Session {
     return this.socket.writableLength;
   }
 
-  /** Sends one response (dropped once the connection is closing). */
+  /**
+   * Sends one response (dropped once the connection is closing). Answers
+   * that come due on their own (WAITs, future-rev reads) are written even
+   * while reading is paused, so a client that never reads is closed once
+   * its unwritten answers pass the limit.
+   */
   reply(response: Response): void {
     if (this.done || !this.socket.writable) return;
     this.socket.write(encodeFrame(toBinary(ResponseSchema, response), MAX_RESPONSE_BYTES));
-    if (!this.writeBlocked && this.socket.writableLength > WRITE_HIGH_WATER) {
+    const buffered = this.socket.writableLength;
+    if (buffered > this.host.maxWriteBufferBytes) {
+      this.fail(`more than ${this.host.maxWriteBufferBytes} bytes of answers not read`);
+      return;
+    }
+    if (!this.writeBlocked && buffered > this.highWater) {
       this.writeBlocked = true;
       this.updateReading();
     }
@@ -166,6 +185,7 @@ export class Connection implements Session {
       return;
     }
     this.host.counters.requests++;
+    const waitingBefore = this.pending.size;
     try {
       this.engine.handle(this, request);
     } catch (e) {
@@ -175,6 +195,11 @@ export class Connection implements Session {
     }
     if (this.pending.size > MAX_PENDING_PER_CONNECTION) {
       this.fail(`more than ${MAX_PENDING_PER_CONNECTION} requests waiting`);
+    } else if (
+      this.pending.size > waitingBefore &&
+      this.engine.waiters.size > this.host.maxWaiting
+    ) {
+      this.fail(`the server has more than ${this.host.maxWaiting} requests waiting`);
     }
   }
 

@@ -35,6 +35,19 @@ export interface DoozerServerOptions {
   /** Largest request frame accepted; a client sending a bigger one is disconnected. Default 16 MiB. */
   maxFrameBytes?: number;
   /**
+   * Most answer bytes that may wait unwritten on one connection. A client
+   * that stops reading while its WAITs keep coming due is disconnected
+   * (one `warn` line) once its answers pass this, and its waits are freed.
+   * Default `4 * maxFrameBytes`.
+   */
+  maxWriteBufferBytes?: number;
+  /**
+   * Most requests (WAITs, future-rev reads) waiting server-wide; a
+   * connection that parks one more is disconnected (one `warn` line).
+   * Default 1,000,000. (One connection may park at most 100,000.)
+   */
+  maxWaiting?: number;
+  /**
    * Answer TAG_IN_USE to a request that reuses the tag of one still waiting
    * on the same connection. doozerd 0.9 does not check tags (both requests
    * are served, each answered with that tag), so the default is `false`.
@@ -81,6 +94,8 @@ interface Resolved {
   nodeId: string | undefined;
   heartbeatMs: number;
   maxFrameBytes: number;
+  maxWriteBufferBytes: number;
+  maxWaiting: number;
   checkTags: boolean;
   logger: NonNullable<DoozerServerOptions['logger']>;
 }
@@ -113,6 +128,8 @@ export class DoozerServer {
       isPaused: () => this.isPaused,
       counters: this.counters,
       maxFrameBytes: opts.maxFrameBytes,
+      maxWriteBufferBytes: opts.maxWriteBufferBytes,
+      maxWaiting: opts.maxWaiting,
       warn: (m) => opts.logger.warn?.(m),
       closed: (c) => this.conns.delete(c),
     };
@@ -362,6 +379,7 @@ export class DoozerServer {
 
 function resolve(o: DoozerServerOptions): Resolved {
   const heartbeatMs = o.heartbeatMs === false || o.heartbeatMs === undefined ? 0 : o.heartbeatMs;
+  const maxFrameBytes = o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   const r: Resolved = {
     host: o.host ?? '127.0.0.1',
     port: o.port ?? 0,
@@ -371,7 +389,9 @@ function resolve(o: DoozerServerOptions): Resolved {
     clusterName: o.clusterName ?? 'local',
     nodeId: o.nodeId,
     heartbeatMs: o.heartbeatMs === undefined ? 1000 : heartbeatMs,
-    maxFrameBytes: o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    maxFrameBytes,
+    maxWriteBufferBytes: o.maxWriteBufferBytes ?? 4 * maxFrameBytes,
+    maxWaiting: o.maxWaiting ?? 1_000_000,
     checkTags: o.checkTags ?? false,
     logger: o.logger ?? {},
   };
@@ -386,8 +406,10 @@ function resolve(o: DoozerServerOptions): Resolved {
       `heartbeatMs must be a non-negative number or false, got ${r.heartbeatMs}`,
     );
   }
-  if (!Number.isSafeInteger(r.maxFrameBytes) || r.maxFrameBytes < 1) {
-    throw new RangeError(`maxFrameBytes must be a positive integer, got ${r.maxFrameBytes}`);
+  for (const key of ['maxFrameBytes', 'maxWriteBufferBytes', 'maxWaiting'] as const) {
+    if (!Number.isSafeInteger(r[key]) || r[key] < 1) {
+      throw new RangeError(`${key} must be a positive integer, got ${r[key]}`);
+    }
   }
   if (!isValidPathComponent(r.clusterName)) {
     throw new RangeError(

@@ -905,4 +905,34 @@ describe('DoozerClient over a raw socket', () => {
       await rejection(DoozerClient.connect(server.uri(), { signal: AbortSignal.abort(reason) })),
     ).toBe(reason);
   });
+
+  it('keepalive: probes an idle connection with REV and drops it when the probe goes unanswered', async () => {
+    let silent = false;
+    const server = await fixture((req) =>
+      silent ? null : req.verb === Verb.REV ? { rev: 1n } : undefined,
+    );
+    const { client, conn } = await connected(server, {
+      keepalive: { intervalMs: 20, timeoutMs: 40 },
+    });
+    // Answered probes keep the connection.
+    await conn.receivedCount(3);
+    expect(conn.received.slice(0, 3).map((r) => r.verb)).toEqual([Verb.REV, Verb.REV, Verb.REV]);
+    expect(client.state).toBe('connected');
+    // A server that stops answering (a dead host) is given up, and the client reconnects.
+    silent = true;
+    const dropped = await nextEvent(client, 'disconnected', true);
+    expect(dropped.reason.message).toMatch(/keepalive probe: connection presumed dead/);
+    silent = false;
+    await nextEvent(client, 'reconnected');
+    expect(await client.rev()).toBe(1);
+  });
+
+  it('keepalive options are checked by name', async () => {
+    const server = await fixture();
+    for (const keepalive of [{ intervalMs: -1 }, { timeoutMs: 0 }, { intervalMs: Infinity }]) {
+      const err = await rejection(DoozerClient.connect(server.uri(), { keepalive }));
+      expect(err).toBeInstanceOf(DoozerArgumentError);
+      expect((err as Error).message).toMatch(/keepalive\.(intervalMs|timeoutMs)/);
+    }
+  });
 });

@@ -11,6 +11,7 @@ import {
 import { parseLease } from '../../lib/election/lease.js';
 import { DoozerServer } from '../../lib/testing/index.js';
 import { ManualClock } from '../../lib/testing/manual-clock.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait.js';
 import { Recorder } from './recorder.js';
 
@@ -47,10 +48,13 @@ async function join(
     participating?: boolean;
     clock?: ManualClock;
     name?: string;
+    uri?: string;
   } = {},
 ): Promise<Participant> {
   const clock = options.clock ?? new ManualClock();
-  const client = await DoozerClient.connect(server.uri);
+  const client = await DoozerClient.connect(options.uri ?? server.uri, {
+    reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
+  });
   cleanup.push(() => client.close());
   const rec = new Recorder();
   const election = await MasterElectionClient.create(
@@ -59,7 +63,7 @@ async function join(
     address,
     options.participating ?? true,
     rec,
-    { ...TIMING, electionJitterMs: 0, ...options, clock },
+    { ...TIMING, electionJitterMs: 0, ...options, clock, uri: undefined } as MasterElectionOptions,
   );
   cleanup.push(() => election.close());
   return { election, rec, clock, client };
@@ -409,9 +413,16 @@ describe('MasterElectionClient: faults', () => {
   });
 
   it('deposes a master that never took a lease (a Go participant) unless told to respect it', async () => {
-    await raw.set(E, 0, '192.168.1.1:4000');
+    const goRev = await raw.set(E, 0, '192.168.1.1:4000');
     const clock = new ManualClock();
     const respectful = await join('10.0.0.3:80', { clock, respectLeaselessMaster: true });
+    // Alone, a respectful participant follows the Go master however long it is silent.
+    clock.advance(TIMING.leaseMs * 3);
+    await respectful.election.whenIdle();
+    const untouched = await raw.get(E);
+    expect([untouched.rev, untouched.text]).toEqual([goRev, '192.168.1.1:4000']);
+    expect((await raw.get(L)).rev).toBe(0);
+    expect(respectful.election.state).toMatchObject({ role: 'slave', master: '192.168.1.1:4000' });
     const a = await join('10.0.0.1:80', { clock });
     expect(a.rec.slaves()).toEqual(['192.168.1.1:4000']);
     clock.advance(TIMING.leaseMs - 1);
@@ -441,6 +452,149 @@ describe('MasterElectionClient: faults', () => {
     await e.syncWait();
     expect(e.state.role).toBe('stopped');
     expect(rec.events.find((x) => x.type === 'fatal')?.type).toBe('fatal');
+  });
+});
+
+/** Runs `ms` of a participant's clock in `step` increments, letting its requests finish in between. */
+async function run(p: Participant, ms: number, step = 100): Promise<void> {
+  for (let t = 0; t < ms; t += step) {
+    p.clock.advance(step);
+    await p.election.whenIdle();
+  }
+}
+
+describe('MasterElectionClient: reconnection and store identity', () => {
+  it('a participant that reconnects late to a store restarted empty does not mistake a new lease for the old one', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    cleanup.push(() => proxy.close());
+    const a = await join('10.0.0.1:80');
+    await elect(a);
+    const c = await join('10.0.0.3:80', { uri: proxy.uri });
+    await c.election.whenIdle();
+    expect(c.election.state).toMatchObject({ role: 'slave', master: '10.0.0.1:80' });
+    await run(a, 2 * TIMING.retryPeriodMs); // two renewals
+    const old = { election: await raw.get(E), lease: await raw.get(L) };
+    await waitFor(() => c.election.health().healthy, 'C to have seen the renewals');
+    await c.election.whenIdle();
+
+    // C is cut off; its clock runs on, far past a lease.
+    proxy.block();
+    await waitFor(() => c.client.state !== 'connected', 'C cut off');
+    c.clock.advance(3 * TIMING.leaseMs);
+    // The store is lost. A notices (the rev went back), waits out the missing
+    // lease and is elected again: same revs, same holder, same term number.
+    const term = a.election.currentTerm!;
+    await server.restart({ keepState: false });
+    await waitFor(() => term.signal.aborted, 'A to step down');
+    await waitFor(() => a.election.isMaster(), 'A master again', {
+      step: () => a.clock.advance(100),
+    });
+    await run(a, 2 * TIMING.retryPeriodMs);
+    const now = { election: await raw.get(E), lease: await raw.get(L) };
+    expect([now.election.rev, now.election.text, now.lease.rev]).toEqual([
+      old.election.rev,
+      old.election.text,
+      old.lease.rev,
+    ]);
+
+    // C comes back: the rev did not go back, the revs match what it remembers,
+    // but the lease is a new term's record, so its lease timer starts over.
+    proxy.unblock();
+    // (C's resync retries back off on its own clock: let it run.)
+    await waitFor(() => c.election.health().healthy, 'C resynced', {
+      step: () => c.clock.advance(10),
+    });
+    await c.election.whenIdle();
+    c.clock.advance(TIMING.leaseMs - 1);
+    await c.election.whenIdle();
+    expect(c.election.isMaster()).toBe(false);
+    expect(a.election.isMaster()).toBe(true);
+    expect((await raw.get(E)).text).toBe('10.0.0.1:80');
+  });
+
+  it('a former master hears becomeSlave for a new master at its old rev after the store was lost', async () => {
+    const a = await join('10.0.0.1:80');
+    await elect(a);
+    const token = a.election.fencingToken;
+    const b = await join('10.0.0.2:80');
+    await b.election.whenIdle();
+    await server.restart({ keepState: false });
+    await waitFor(() => !a.election.isMaster(), 'A to step down');
+    await waitFor(
+      () => a.election.health().healthy && b.election.health().healthy,
+      'both resynced',
+    );
+    b.clock.advance(TIMING.leaseMs);
+    await waitFor(() => b.election.isMaster(), 'B master', { step: tick(b.clock) });
+    expect(b.election.fencingToken).toBe(token); // the same rev, in the new store
+    await waitFor(() => a.rec.slaves().at(-1) === '10.0.0.2:80', 'A told of B');
+    await a.election.whenIdle();
+    expect(a.election.state).toMatchObject({ role: 'slave', master: '10.0.0.2:80' });
+  });
+
+  it('a master that reconnects shortly before its deadline renews at once and stays master', async () => {
+    const a = await join('10.0.0.1:80');
+    await elect(a);
+    await run(a, TIMING.retryPeriodMs); // one renewal: the deadline now counts from it
+    expect((await lease()).record?.seq).toBe(1);
+    const term = a.election.currentTerm!;
+    const deadline = term.deadline;
+    await server.stop();
+    await waitFor(() => a.client.state !== 'connected', 'disconnect');
+    // Renewals fail while the server is down; the term runs on its last one.
+    await run(a, deadline - a.clock.now() - 1_000);
+    expect(a.election.isMaster()).toBe(true);
+    await server.restart({ keepState: true });
+    await waitFor(() => a.client.state === 'connected', 'reconnect');
+    // The next retry finds its connection gone, reads the lease on the new one
+    // (still ours), and must renew right away: a retry period from now is past
+    // the deadline.
+    await waitFor(() => term.deadline > deadline, 'a renewal on the new connection', {
+      step: () => {
+        if (a.clock.now() < deadline - 100) a.clock.advance(50);
+      },
+    });
+    await run(a, 2_000);
+    expect(term.signal.aborted).toBe(false);
+    expect(a.election.isMaster()).toBe(true);
+    expect(a.rec.errors()).toEqual([]);
+  });
+
+  it('close() while the election write is in flight gives back what it wrote', async () => {
+    const a = await join('10.0.0.1:80');
+    a.clock.advance(TIMING.leaseMs); // the candidate starts writing now
+    await a.election.close();
+    await a.election.whenIdle(); // every write it started has landed (or failed)
+    expect(a.rec.count('master')).toBe(0);
+    const e = await raw.get(E);
+    const l = await lease();
+    expect(e.rev).toBe(0);
+    expect(l.record === null || l.record.state === 'released').toBe(true);
+    expect(a.clock.pending).toBe(0);
+  });
+
+  it('resyncs after falling out of the server history (TOO_LATE) and follows on', async () => {
+    const small = await DoozerServer.start({ heartbeatMs: 0, history: 20 });
+    cleanup.push(() => small.close());
+    const proxy = await TcpProxy.start(small.port);
+    cleanup.push(() => proxy.close());
+    const direct = await DoozerClient.connect(small.uri);
+    cleanup.push(() => direct.close());
+    const warnings: string[] = [];
+    const logger = { log: () => {}, warn: (m: string) => void warnings.push(m), error: () => {} };
+    const c = await join('10.0.0.3:80', { uri: proxy.uri, participating: false, logger });
+    await direct.set(E, 0, '10.9.9.9:1');
+    await waitFor(() => c.election.getCurrentMaster() === '10.9.9.9:1', 'C sees the master');
+    // C's next WAIT is held back while the store moves past its history.
+    proxy.hold();
+    await direct.set('/ns/service/master-other/jobs', -1, 'x'); // matches C's glob: answers its WAIT
+    for (let i = 0; i < 50; i++) await direct.set('/unrelated', -1, String(i));
+    const moved = await direct.set(E, -1, '10.8.8.8:1');
+    proxy.release();
+    await waitFor(() => warnings.some((w) => /history/.test(w)), 'the TOO_LATE warning');
+    await waitFor(() => c.election.getCurrentMaster() === '10.8.8.8:1', 'C resynced');
+    expect(c.election.fencingToken).toBe(moved);
+    expect(c.rec.slaves()).toEqual(['10.9.9.9:1', '10.8.8.8:1']);
   });
 });
 

@@ -91,6 +91,74 @@ describe('isolation', () => {
     expect((await other.call({ verb: REV })).rev).toBe(58);
   });
 
+  it('closes a client that never reads once its unread answers pass maxWriteBufferBytes', async () => {
+    const warnings: string[] = [];
+    // 64 KiB frames: answers may pile up to 256 KiB (4 x maxFrameBytes) per connection.
+    const server = await startServer({
+      maxFrameBytes: 64 * 1024,
+      logger: { warn: (m) => warnings.push(m) },
+    });
+    const sleeper = await connectRaw(server);
+    const writer = await connectRaw(server);
+    const bystander = await connectRaw(server);
+    sleeper.socket.pause(); // it never reads
+    const waits = 1000; // 1000 answers of 60 KiB: 60 MB no socket buffer holds
+    sleeper.writeRaw(
+      Buffer.concat(
+        Array.from({ length: waits }, (_, i) =>
+          encodeRequest({ tag: i + 1, verb: WAIT, path: '/big', rev: 59 }),
+        ),
+      ),
+    );
+    const seen = bystander.call({ tag: 1, verb: WAIT, path: '/big', rev: 59 });
+    await until(() => server.waiting === waits + 1, 'every WAIT to be parked');
+    const value = Buffer.alloc(60 * 1024, 'x');
+    expect(await writer.call({ tag: 1, verb: SET, path: '/big', rev: 0, value })).toEqual({
+      tag: 1,
+      rev: 59,
+    });
+    await until(() => warnings.length > 0, 'the sleeper to be closed');
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^closing connection from 127\.0\.0\.1:\d+: more than 262144 bytes of answers not read$/,
+      ),
+    ]);
+    expect(await within(seen, 10_000, "the bystander's WAIT")).toMatchObject({
+      tag: 1,
+      path: '/big',
+      rev: 59,
+      flags: 4,
+    });
+    await until(() => server.waiting === 0 && server.connections === 2, 'its waits to be freed');
+    expect(server.stats().bufferedBytes).toBe(0);
+    // Once it reads again it finds its socket closed.
+    sleeper.socket.resume();
+    await within(sleeper.closed, 30_000, 'the sleeper to see its socket closed');
+    expect((await writer.call({ verb: GET, path: '/big' })).value).toHaveLength(60 * 1024);
+  });
+
+  it('closes the connection that parks one request past the server-wide maxWaiting', async () => {
+    const warnings: string[] = [];
+    const server = await startServer({ maxWaiting: 10, logger: { warn: (m) => warnings.push(m) } });
+    const first = await connectRaw(server);
+    const second = await connectRaw(server);
+    for (let i = 0; i < 6; i++) first.send({ verb: WAIT, path: `/a/${i}`, rev: 59 });
+    await first.call({ verb: REV });
+    for (let i = 0; i < 4; i++) second.send({ verb: WAIT, path: `/b/${i}`, rev: 59 });
+    await second.call({ verb: REV });
+    expect(server.waiting).toBe(10);
+    expect(first.isOpen && second.isOpen).toBe(true);
+    second.send({ verb: WAIT, path: '/b/one-too-many', rev: 59 });
+    await within(second.closed, 10_000, 'the second connection to be closed');
+    expect(warnings).toEqual([
+      expect.stringMatching(/: the server has more than 10 requests waiting$/),
+    ]);
+    await until(() => server.waiting === 6, "the second connection's waits to be freed");
+    const answer = first.answerTo(1);
+    await first.call({ verb: SET, path: '/a/0', rev: 0, value: '' });
+    expect(await answer).toMatchObject({ tag: 1, path: '/a/0' });
+  });
+
   it('answers exactly the matching WAIT among 10,000 others', async () => {
     const server = await startServer();
     const c = await connectRaw(server);
