@@ -429,16 +429,18 @@ export class MasterElectionClient {
   /**
    * Health, for probes (like client-go's leader election health check): a
    * master whose renew deadline has passed without it stepping down is stuck.
+   * (It is reported as found, then made to step down.)
    */
   health(): ElectionHealth {
-    const s = this.state;
+    const s = this.stateSubject.getValue();
     const connected = this.doozer.state === 'connected';
     let reason: string | undefined;
     if (this.stopped) reason = 'election stopped';
+    else if (this.term && this.clock.now() >= this.term.validUntil)
+      reason = 'master past its renew deadline has not stepped down (stuck)';
     else if (!connected) reason = `Doozer connection is ${this.doozer.state}`;
     else if (!this.synced) reason = 'resynchronising with the server';
-    else if (this.term && this.clock.now() > this.term.validUntil)
-      reason = 'master past its renew deadline has not stepped down (stuck)';
+    this.expire();
     return { healthy: reason === undefined, ...s, connected, ...(reason ? { reason } : {}) };
   }
 
@@ -581,7 +583,10 @@ export class MasterElectionClient {
     this.leaseSeenAt = this.clock.now();
     const term = this.term;
     const r = file.record;
-    if (term && (file.rev > term.leaseRev || (file.rev === term.leaseRev && !this.isOurs(r, term)))) {
+    if (
+      term &&
+      (file.rev > term.leaseRev || (file.rev === term.leaseRev && !this.isOurs(r, term)))
+    ) {
       if (this.isOurs(r, term)) {
         term.leaseRev = file.rev; // our own renewal, seen before its answer
       } else {
@@ -646,7 +651,8 @@ export class MasterElectionClient {
   }
 
   private decide(now: number): Decision {
-    if (this.stopped || this.closing || !this.synced || !this.participating) return { kind: 'none' };
+    if (this.stopped || this.closing || !this.synced || !this.participating)
+      return { kind: 'none' };
     if (this.term || this.creating || this.acquiring || this.deposing) return { kind: 'none' };
     if (now < this.backoffUntil) return { kind: 'wait', until: this.backoffUntil };
     const e = this.election;
@@ -1105,8 +1111,7 @@ export class MasterElectionClient {
    * release at the rev read there.
    */
   private async releaseLease(token: number, nonce: string, hint: Cleanup['hint']): Promise<void> {
-    const released = (seq: number): string =>
-      this.record('released', token, seq + 1, newNonce());
+    const released = (seq: number): string => this.record('released', token, seq + 1, newNonce());
     if (hint && hint.seq >= 0 && hint.conn === this.doozer.connectionId) {
       try {
         await this.doozer.set(

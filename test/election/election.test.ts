@@ -203,8 +203,12 @@ describe('MasterElectionClient: timing rules', () => {
     expect(a.election.isMaster()).toBe(false);
     expect(term.isValid()).toBe(false);
     expect(term.signal.aborted).toBe(false);
-    a.clock.advance(0);
+    // A health probe reports the stuck master as found, and makes it step down.
+    const health = a.election.health();
+    expect(health).toMatchObject({ healthy: false, role: 'master' });
+    expect(health.reason).toMatch(/stuck/);
     expect(term.signal.aborted).toBe(true);
+    expect(a.election.state.role).not.toBe('master');
     expect(term.signal.reason).toBeInstanceOf(MasterStepDownError);
     expect((term.signal.reason as MasterStepDownError).reason).toBe('renew-deadline');
     server.resume();
