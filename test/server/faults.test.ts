@@ -232,5 +232,9 @@ describe('close', () => {
     await expect(DoozerServer.start({ clusterName: 'a/b' })).rejects.toThrow(/clusterName/);
     await expect(DoozerServer.start({ nodeId: '' })).rejects.toThrow(/nodeId/);
     await expect(DoozerServer.start({ port: 70000 })).rejects.toThrow(/port/);
+    await expect(DoozerServer.start({ maxWriteBufferBytes: 0 })).rejects.toThrow(
+      /maxWriteBufferBytes/,
+    );
+    await expect(DoozerServer.start({ maxWaiting: 1.5 })).rejects.toThrow(/maxWaiting/);
   });
 });
