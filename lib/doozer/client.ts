@@ -794,7 +794,12 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
         if (!conn.open) return;
         if (probing || performance.now() - conn.lastHeardAt < intervalMs) return;
         probing = true;
-        const op = new Op(create(RequestSchema, { verb: Verb.REV }), Verb.REV, undefined, decodeRev);
+        const op = new Op(
+          create(RequestSchema, { verb: Verb.REV }),
+          Verb.REV,
+          undefined,
+          decodeRev,
+        );
         op.arm(timeoutMs, undefined);
         conn.send(op);
         op.promise.then(
@@ -855,6 +860,12 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
       return;
     } catch (e) {
       if (this.#closed) return;
+      if (e instanceof DoozerPermissionError) {
+        // The secret is refused now (rotated?): requests waiting for the
+        // reconnection would wait for nothing. Fail them; keep trying.
+        for (const op of [...this.#queue]) op.fail(e);
+        this.#queue.clear();
+      }
       this.#log(
         e instanceof DoozerPermissionError ? 'warn' : 'debug',
         `doozer: reconnect attempt failed: ${e instanceof Error ? e.message : String(e)}`,

@@ -652,6 +652,27 @@ describe('DoozerClient over a raw socket', () => {
     expect(again.received.map((r) => r.verb)).toEqual([Verb.ACCESS, Verb.REV, Verb.REV]);
   });
 
+  it('fails queued requests with DoozerPermissionError when ACCESS is refused on a reconnection', async () => {
+    let refuse = false;
+    const server = await fixture((req) => {
+      if (req.verb === Verb.ACCESS) {
+        return refuse ? { errCode: Err.OTHER, errDetail: 'permission denied' } : {};
+      }
+      return req.verb === Verb.REV ? { rev: 5n } : undefined;
+    });
+    const { client, conn } = await connected(server, {}, '&sk=rotated-away');
+    refuse = true;
+    conn.drop();
+    await nextEvent(client, 'disconnected');
+    const queued = rejection(client.rev());
+    expect(await queued).toBeInstanceOf(DoozerPermissionError);
+    expect(String(await queued)).not.toContain('rotated-away');
+    // It keeps trying; once the secret is accepted again it reconnects.
+    refuse = false;
+    await nextEvent(client, 'reconnected');
+    expect(await client.rev()).toBe(5);
+  });
+
   it('fails to connect with DoozerPermissionError when the secret is refused, without leaking it', async () => {
     const server = await fixture((req) =>
       req.verb === Verb.ACCESS ? { errCode: Err.OTHER, errDetail: 'permission denied' } : undefined,
