@@ -22,6 +22,7 @@ import {
 } from '../../lib/doozer/index.js';
 import { Err, RequestSchema, Verb, type Request } from '../../lib/wire/index.js';
 import { RawServer, refusedPort, responseFrame, type AutoAnswer, type RawConn } from './fixture.js';
+import { ipv6Loopback } from '../server/helpers.js';
 import { captureLogger, defer, nextEvent, rejection, track } from './helpers.js';
 
 const FAST_RECONNECT = { initialDelayMs: 5, maxDelayMs: 50 };
@@ -499,7 +500,8 @@ describe('DoozerClient over a raw socket', () => {
     );
   });
 
-  it('connects over IPv6 loopback with a bracketed address', async () => {
+  it('connects over IPv6 loopback with a bracketed address', async (ctx) => {
+    if (!(await ipv6Loopback())) ctx.skip();
     const server = await RawServer.start(
       (req) => (req.verb === Verb.REV ? { rev: 6n } : undefined),
       '::1',
