@@ -2,7 +2,8 @@
 /**
  * `doozer-dev-server`: runs the embedded Doozer server as a process.
  *
- *     doozer-dev-server --listen 127.0.0.1:8046 [--history N] [--cluster-name local] [--heartbeat-ms N]
+ *     doozer-dev-server [--listen 127.0.0.1:8046] [--advertise-host HOST] [--history N]
+ *                       [--cluster-name local] [--heartbeat-ms N] [--max-frame-bytes N]
  *
  * Reads DOOZER_RWSECRET / DOOZER_ROSECRET like doozerd. Prints exactly one
  * line on stdout once it listens (other tools parse it; keep it stable):
@@ -51,6 +52,10 @@ async function main(argv: string[]): Promise<DoozerServer | undefined> {
         .argParser(parseListen)
         .default(parseListen('127.0.0.1:8046'), '127.0.0.1:8046'),
     )
+    .option(
+      '--advertise-host <host>',
+      'host put in the uri and /ctl/ns (default: the listen address; set it with a wildcard --listen)',
+    )
     .option('--history <revs>', 'revs of history kept (TOO_LATE before them)', nonNegativeInt, 2000)
     .option('--cluster-name <name>', 'cluster name (/ctl/name, /ctl/ns/<name>/<node id>)', 'local')
     .option('--node-id <id>', 'node id (default: random, as doozerd)')
@@ -76,6 +81,7 @@ async function main(argv: string[]): Promise<DoozerServer | undefined> {
   }
   const o = program.opts<{
     listen: { host: string; port: number };
+    advertiseHost?: string;
     history: number;
     clusterName: string;
     nodeId?: string;
@@ -86,6 +92,7 @@ async function main(argv: string[]): Promise<DoozerServer | undefined> {
   try {
     server = await DoozerServer.start({
       host: o.listen.host,
+      advertiseHost: o.advertiseHost,
       port: o.listen.port,
       history: o.history,
       clusterName: o.clusterName,

@@ -15,6 +15,14 @@ import { CLOBBER, storedBytes, type Body } from './store.js';
 export interface DoozerServerOptions {
   /** Address to listen on. Default `'127.0.0.1'`. */
   host?: string;
+  /**
+   * The host name or address clients are told to dial: it goes into {@link
+   * DoozerServer.uri}, {@link DoozerServer.address}, `/ctl/node/<id>/addr`
+   * and `/ctl/ns/<cluster>/<id>`, with the bound port. Default: the bound
+   * address. Set it when binding a wildcard address (`0.0.0.0`, `::`), which
+   * no client can dial; without it such a bind logs a `warn` line.
+   */
+  advertiseHost?: string;
   /** Port to listen on; `0` (the default) picks a free one. */
   port?: number;
   /** Revs of history kept; a request pinned to an older rev gets TOO_LATE. Default 2000 (as doozerd `-hist`). */
@@ -53,7 +61,11 @@ export interface DoozerServerOptions {
    * are served, each answered with that tag), so the default is `false`.
    */
   checkTags?: boolean;
-  /** Where the server reports what it does (listening, dropped clients). Default: silent. */
+  /**
+   * Where the server reports what it does: `info` gets one line when
+   * {@link DoozerServer.start} listens; `warn` one line per connection it
+   * closes and one for a wildcard bind without `advertiseHost`. Default: silent.
+   */
   logger?: { info?(message: string): void; warn?(message: string): void };
 }
 
@@ -86,6 +98,7 @@ const RETRY_LISTEN_MS = 5000;
 
 interface Resolved {
   host: string;
+  advertiseHost: string | undefined;
   port: number;
   history: number;
   rwSecret: string;
@@ -141,7 +154,15 @@ export class DoozerServer {
     await server.listen(false);
     server.fresh();
     server.startHeartbeat();
-    server.opts.logger.info?.(`doozer server listening on ${server.address} uri=${server.uri}`);
+    const { logger, advertiseHost } = server.opts;
+    logger.info?.(`doozer server listening on ${server.address} uri=${server.uri}`);
+    if (advertiseHost === undefined && isWildcard(server.boundHost)) {
+      logger.warn?.(
+        `listening on the wildcard address ${server.boundHost}, which clients cannot dial, ` +
+          `yet the uri and /ctl/ns advertise ${server.address}: set advertiseHost ` +
+          `(doozer-dev-server --advertise-host) to the address clients should use`,
+      );
+    }
     return server;
   }
 
@@ -150,9 +171,13 @@ export class DoozerServer {
     return `doozer:?ca=${this.address}`;
   }
 
-  /** `HOST:PORT` as stored in `/ctl/ns/<cluster>/<node id>` (IPv6 hosts bracketed). */
+  /**
+   * `HOST:PORT` as stored in `/ctl/ns/<cluster>/<node id>` (IPv6 hosts
+   * bracketed): `advertiseHost`, or else the bound address, with the bound port.
+   */
   get address(): string {
-    const host = this.boundHost.includes(':') ? `[${this.boundHost}]` : this.boundHost;
+    const advertised = this.opts.advertiseHost ?? this.boundHost;
+    const host = advertised.includes(':') ? `[${advertised}]` : advertised;
     return `${host}:${this.boundPort}`;
   }
 
@@ -382,6 +407,7 @@ function resolve(o: DoozerServerOptions): Resolved {
   const maxFrameBytes = o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   const r: Resolved = {
     host: o.host ?? '127.0.0.1',
+    advertiseHost: o.advertiseHost,
     port: o.port ?? 0,
     history: o.history ?? 2000,
     rwSecret: o.rwSecret ?? '',
@@ -410,6 +436,11 @@ function resolve(o: DoozerServerOptions): Resolved {
     if (!Number.isSafeInteger(r[key]) || r[key] < 1) {
       throw new RangeError(`${key} must be a positive integer, got ${r[key]}`);
     }
+  }
+  if (r.advertiseHost !== undefined && !/^[a-zA-Z0-9.:-]+$/.test(r.advertiseHost)) {
+    throw new RangeError(
+      `advertiseHost must be a host name or an IP address (IPv6 without brackets), got ${JSON.stringify(r.advertiseHost)}`,
+    );
   }
   if (!isValidPathComponent(r.clusterName)) {
     throw new RangeError(
@@ -441,6 +472,11 @@ function randomNodeId(): string {
     acc &= (1 << bits) - 1;
   }
   return out;
+}
+
+/** True for the any-address binds (`0.0.0.0`, `::`), which no client can dial. */
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
 }
 
 function safeHostname(): string {

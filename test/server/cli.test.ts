@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { Verb } from '../../lib/wire/index.js';
-import { connectRaw, ipv6Loopback, startServer, within } from './helpers.js';
+import { connectRaw, ipv6Loopback, startServer, until, within } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lib/server/cli.js', import.meta.url));
 const LINE = /^doozer-dev-server listening on (\S+):(\d+) uri=(doozer:\?ca=\S+)$/;
@@ -120,6 +120,24 @@ describe('doozer-dev-server', () => {
     );
   });
 
+  it('--advertise-host names the address clients dial; a wildcard bind without it warns', async () => {
+    const named = run(['--listen', '0.0.0.0:0', '--advertise-host', '127.0.0.1', '--node-id', 'N']);
+    const { host, port, uri } = await listening(named);
+    expect([host, uri]).toEqual(['127.0.0.1', `doozer:?ca=127.0.0.1:${port}`]);
+    const c = await connectRaw({ host, port });
+    expect((await c.call({ verb: Verb.GET, path: '/ctl/ns/local/N' })).value).toBe(
+      `127.0.0.1:${port}`,
+    );
+    expect(named.stderr()).toBe('');
+
+    const wild = run(['--listen', '0.0.0.0:0']);
+    expect((await listening(wild)).host).toBe('0.0.0.0');
+    await until(() => wild.stderr().includes('\n'), 'the warning');
+    expect(wild.stderr()).toMatch(
+      /^doozer-dev-server: listening on the wildcard address 0\.0\.0\.0, .*--advertise-host/,
+    );
+  });
+
   it.each([
     [['--bogus']],
     [['--listen', 'nope']],
@@ -128,6 +146,7 @@ describe('doozer-dev-server', () => {
     [['--history', 'many']],
     [['--heartbeat-ms', '1.5']],
     [['--cluster-name', 'a/b']],
+    [['--advertise-host', 'a b']],
     [['extra-argument']],
   ])('exits 2 with the usage on bad flags: %j', async (args) => {
     const r = run(args);

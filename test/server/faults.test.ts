@@ -236,5 +236,6 @@ describe('close', () => {
       /maxWriteBufferBytes/,
     );
     await expect(DoozerServer.start({ maxWaiting: 1.5 })).rejects.toThrow(/maxWaiting/);
+    await expect(DoozerServer.start({ advertiseHost: '[::1]' })).rejects.toThrow(/advertiseHost/);
   });
 });

@@ -62,6 +62,43 @@ describe('a fresh node', () => {
     const ns = await c.call({ verb: GET, path: `/ctl/ns/local/${server.nodeId}` });
     expect(ns.value).toBe(`[::1]:${server.port}`);
   });
+
+  it('advertises advertiseHost (with the bound port) in the uri, /ctl/node and /ctl/ns', async () => {
+    const warnings: string[] = [];
+    const server = await startServer({
+      nodeId: 'ADV',
+      advertiseHost: 'doozer.example',
+      logger: { warn: (m) => warnings.push(m) },
+    });
+    expect(server.host).toBe('127.0.0.1');
+    expect(server.address).toBe(`doozer.example:${server.port}`);
+    expect(server.uri).toBe(`doozer:?ca=doozer.example:${server.port}`);
+    const c = await connectRaw(server);
+    for (const path of ['/ctl/node/ADV/addr', '/ctl/ns/local/ADV']) {
+      expect((await c.call({ verb: GET, path })).value).toBe(`doozer.example:${server.port}`);
+    }
+    expect(warnings).toEqual([]);
+  });
+
+  it('warns once when bound to a wildcard address without advertiseHost', async () => {
+    const lines: string[] = [];
+    const logger = {
+      info: (m: string) => lines.push(`info ${m}`),
+      warn: (m: string) => lines.push(`warn ${m}`),
+    };
+    const server = await startServer({ host: '0.0.0.0', logger });
+    expect(server.address).toBe(`0.0.0.0:${server.port}`);
+    expect(lines).toEqual([
+      `info doozer server listening on 0.0.0.0:${server.port} uri=doozer:?ca=0.0.0.0:${server.port}`,
+      expect.stringMatching(/^warn listening on the wildcard address 0\.0\.0\.0, .*advertiseHost/),
+    ]);
+    lines.length = 0;
+    const named = await startServer({ host: '0.0.0.0', advertiseHost: '127.0.0.1', logger });
+    expect(named.uri).toBe(`doozer:?ca=127.0.0.1:${named.port}`);
+    expect(lines).toEqual([expect.stringMatching(/^info /)]);
+    const c = await connectRaw({ host: '127.0.0.1', port: named.port });
+    expect((await c.call({ verb: REV })).rev).toBe(58);
+  });
 });
 
 describe('REV, NOP, SELF', () => {
@@ -501,7 +538,7 @@ describe('errors common to every verb', () => {
     expect((await c.call({ verb: REV })).rev).toBe(59);
   });
 
-  it('TAG_IN_USE when a request reuses the tag of one still outstanding', async () => {
+  it('does not check tags, like doozerd: a reused tag is served and answered twice', async () => {
     const { server, c } = await setup();
     c.send({ tag: 7, verb: WAIT, path: '/t', rev: 59 });
     c.send({ tag: 7, verb: WAIT, path: '/t', rev: 60 });
