@@ -10,10 +10,27 @@
  *
  *     doozer-dev-server listening on 127.0.0.1:8046 uri=doozer:?ca=127.0.0.1:8046
  *
- * Warnings go to stderr. Exits 0 on SIGINT/SIGTERM, 2 on bad flags.
+ * Warnings go to stderr. Exits 0 on SIGINT/SIGTERM (also one received while
+ * starting), 128 + the signal number at once on a second signal, 2 on bad
+ * flags, 1 when it cannot listen.
  */
+import { constants } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DoozerServer } from './server.js';
+
+/** The server once it listens; a signal before that has nothing to close. */
+let running: DoozerServer | undefined;
+let signalled = false;
+
+// Installed before anything else, so a signal during startup is handled too.
+function onSignal(signal: NodeJS.Signals): void {
+  if (signalled) process.exit(128 + constants.signals[signal]); // a second signal: do not wait
+  signalled = true;
+  if (!running) process.exit(0);
+  void running.close().then(() => process.exit(0));
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
 
 /** Exit status for bad flags. */
 const USAGE_EXIT = 2;
@@ -114,14 +131,7 @@ async function main(argv: string[]): Promise<DoozerServer | undefined> {
     );
     process.exit(1);
   }
-  let stopping = false;
-  const shutdown = (): void => {
-    if (stopping) return;
-    stopping = true;
-    void server.close().then(() => process.exit(0));
-  };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  running = server;
   process.stdout.write(`doozer-dev-server listening on ${server.address} uri=${server.uri}\n`);
   return server;
 }

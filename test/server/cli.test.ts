@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { Verb } from '../../lib/wire/index.js';
@@ -18,12 +19,20 @@ interface Run {
   child: ChildProcess;
   stdout: () => string;
   stderr: () => string;
+  /** Resolves once the process exited and its output is all read. */
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function run(args: string[], env: Record<string, string> = {}): Run {
+/**
+ * Runs the CLI; `preload` is module source that node runs first (with
+ * `--import`), to hold the process at a chosen point.
+ */
+function run(args: string[], env: Record<string, string> = {}, preload?: string): Run {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\``);
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const imports = preload
+    ? ['--import', `data:text/javascript,${encodeURIComponent(preload)}`]
+    : [];
+  const child = spawn(process.execPath, [...imports, CLI, ...args], {
     env: { ...process.env, DOOZER_RWSECRET: '', DOOZER_ROSECRET: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -32,7 +41,7 @@ function run(args: string[], env: Record<string, string> = {}): Run {
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    child.once('close', (code, signal) => resolve({ code, signal })),
   );
   onTestFinished(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -58,6 +67,28 @@ function listening(r: Run): Promise<{ host: string; port: number; uri: string }>
     30_000,
     'the listening line',
   );
+}
+
+/**
+ * Module source that makes `net.Server.prototype[method]` hang, saying so on
+ * stderr (a timer keeps the process alive meanwhile, as a pending socket would).
+ */
+function hold(method: 'listen' | 'close'): string {
+  return `import net from 'node:net';
+net.Server.prototype.${method} = function () {
+  process.stderr.write('held: ${method}\\n');
+  setInterval(() => {}, 1 << 30);
+  return this;
+};`;
+}
+
+/** True when nothing listens on 127.0.0.1:`port`. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ host: '127.0.0.1', port }, () => probe.close(() => resolve(true)));
+  });
 }
 
 describe('doozer-dev-server', () => {
@@ -89,6 +120,38 @@ describe('doozer-dev-server', () => {
     const r = run(['--listen', '127.0.0.1:0']);
     await listening(r);
     r.child.kill('SIGINT');
+    expect(await within(r.exit, 30_000, 'exit')).toEqual({ code: 0, signal: null });
+  });
+
+  it('exits 0 on a signal that comes while it is starting', async () => {
+    const r = run(['--listen', '127.0.0.1:0'], {}, hold('listen'));
+    await until(() => r.stderr().includes('held: listen\n'), 'the CLI to start listening');
+    r.child.kill('SIGTERM');
+    expect(await within(r.exit, 30_000, 'exit')).toEqual({ code: 0, signal: null });
+    expect(r.stdout()).toBe('');
+  });
+
+  it('exits at once, 128 + the signal number, on a second signal while closing', async () => {
+    const r = run(['--listen', '127.0.0.1:0'], {}, hold('close'));
+    await listening(r);
+    r.child.kill('SIGTERM');
+    await until(() => r.stderr().includes('held: close\n'), 'the CLI to start closing');
+    r.child.kill('SIGINT');
+    expect(await within(r.exit, 30_000, 'exit')).toEqual({ code: 130, signal: null });
+  });
+
+  it('listens on 127.0.0.1:8046 without --listen (skipped when that port is taken)', async (ctx) => {
+    if (!(await portFree(8046))) ctx.skip('127.0.0.1:8046 is taken on this machine');
+    const r = run(['--heartbeat-ms', '0']);
+    const where = await listening(r).catch(async (e: unknown) => {
+      await r.exit;
+      if (r.stderr().includes('EADDRINUSE')) ctx.skip('127.0.0.1:8046 was taken meanwhile');
+      throw e;
+    });
+    expect(where).toEqual({ host: '127.0.0.1', port: 8046, uri: 'doozer:?ca=127.0.0.1:8046' });
+    const c = await connectRaw(where);
+    expect((await c.call({ verb: Verb.REV })).rev).toBe(58);
+    r.child.kill('SIGTERM');
     expect(await within(r.exit, 30_000, 'exit')).toEqual({ code: 0, signal: null });
   });
 
