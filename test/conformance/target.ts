@@ -6,6 +6,7 @@
  *   DOOZER_CONFORMANCE_URI       doozer:?ca=HOST:PORT of the server under test
  *   DOOZER_CONFORMANCE_RWSECRET  its DOOZER_RWSECRET, if it has one
  *   DOOZER_CONFORMANCE_ROSECRET  its DOOZER_ROSECRET, if it has one
+ *   DOOZER_CONFORMANCE_HISTORY   its history length (doozerd -hist), default 2000
  */
 import { DoozerClient, parseAddress, parseDoozerUri } from '../../lib/doozer/index.js';
 import {
@@ -20,7 +21,11 @@ export type SecretMode = 'none' | 'rw' | 'rw+ro';
 
 /** What a row needs from the server beyond the defaults. */
 export interface Needs {
-  /** A server with this history length (only the embedded server can be told). */
+  /**
+   * The history length the embedded server is started with, small so the
+   * row runs fast. An external server keeps its own (DOOZER_CONFORMANCE_HISTORY):
+   * rows read the length to rely on from {@link Server.history}.
+   */
   history?: number;
   /** A server with this secret configuration. */
   secrets?: SecretMode;
@@ -37,18 +42,30 @@ export interface Server {
   readonly uri: string;
   readonly secrets: { readonly rw?: string; readonly ro?: string };
   readonly mode: SecretMode;
+  /** Revs of history the server keeps (TOO_LATE before them). */
+  readonly history: number;
   /** The embedded server, when the row runs against one. */
   readonly embedded?: DoozerServer;
 }
 
 const EMBEDDED_RW = 'conformance-rw-secret';
 const EMBEDDED_RO = 'conformance-ro-secret';
+const DEFAULT_HISTORY = 2000;
 
-function modeOf(rw: string | undefined, ro: string | undefined): SecretMode | undefined {
-  if (!rw && !ro) return 'none';
-  if (rw && !ro) return 'rw';
-  if (rw && ro) return 'rw+ro';
-  return undefined; // only a read-only secret: not a configuration the page describes
+function modeOf(rw: string | undefined, ro: string | undefined): SecretMode {
+  // Only a read-only secret: the unset read-write secret is the empty one,
+  // which every connection starts as if it had sent, so all are allowed.
+  if (!rw) return 'none';
+  return ro ? 'rw+ro' : 'rw';
+}
+
+function historyOf(value: string | undefined): number {
+  if (!value) return DEFAULT_HISTORY;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new Error(`DOOZER_CONFORMANCE_HISTORY must be a positive integer, got ${value}`);
+  }
+  return n;
 }
 
 /** The servers of one conformance run. */
@@ -62,7 +79,8 @@ export class Target {
     if (uri) {
       const rw = env.DOOZER_CONFORMANCE_RWSECRET || undefined;
       const ro = env.DOOZER_CONFORMANCE_ROSECRET || undefined;
-      this.external = { uri, secrets: { rw, ro }, mode: modeOf(rw, ro) ?? 'rw+ro' };
+      const history = historyOf(env.DOOZER_CONFORMANCE_HISTORY);
+      this.external = { uri, secrets: { rw, ro }, mode: modeOf(rw, ro), history };
     }
   }
 
@@ -79,7 +97,6 @@ export class Target {
     const ext = this.external;
     if (!ext) return undefined;
     if (needs.embeddedOnly) return `embedded server only: ${needs.embeddedOnly}`;
-    if (needs.history !== undefined) return `needs a server started with history ${needs.history}`;
     if (needs.fresh) return 'needs a freshly started node';
     if ((needs.secrets ?? ext.mode) !== ext.mode) {
       return `needs a server with secrets "${needs.secrets}", this one has "${ext.mode}"`;
@@ -115,6 +132,7 @@ export class Target {
       uri: server.uri,
       secrets: { rw: options.rwSecret, ro: options.roSecret },
       mode: secrets,
+      history: needs.history ?? DEFAULT_HISTORY,
       embedded: server,
     };
   }
