@@ -18,7 +18,7 @@ import {
   DoozerTooLateError,
   type DoozerClient,
 } from '../../lib/doozer/index.js';
-import type { PlainResponse, RawDoozerConnection } from '../../lib/testing/index.js';
+import type { PlainResponse, RawDoozerConnection, RawRequest } from '../../lib/testing/index.js';
 import { Verb } from '../../lib/wire/index.js';
 import type { Needs, Server } from './target.js';
 
@@ -183,6 +183,28 @@ async function rawNames(
     }
     out.push(res);
   }
+}
+
+/**
+ * Sends the read `request(rev)` pinned to a rev a few ahead of the store,
+ * checks that it waits, then writes `write(writer, 0)`, `write(writer, 1)`,
+ * ... (each answering its rev) until the store passes that rev. The answer
+ * must be exactly what the same read pinned to that (now past) rev gives.
+ */
+async function futureRead(
+  t: RowContext,
+  request: (rev: number) => RawRequest,
+  write: (writer: DoozerClient, n: number) => Promise<number>,
+): Promise<PlainResponse> {
+  const raw = await t.raw();
+  const target = (await t.client.rev()) + 5;
+  const answer = raw.call({ ...request(target), tag: 1 });
+  await stillWaiting(raw, answer);
+  const writer = await t.connect();
+  for (let n = 0, last = 0; last < target; n++) last = await write(writer, n);
+  const got = await answer;
+  expect(got).toEqual(await raw.call({ ...request(target), tag: 1 }));
+  return got;
 }
 
 async function walkPaths(t: RowContext, glob: string): Promise<string[]> {
@@ -719,6 +741,37 @@ export const SECTIONS: Record<string, Row[]> = {
       },
     },
     {
+      doc: 'STAT path [rev]: with a past rev, the answer as of that store rev (as GET).',
+      async run(t) {
+        const r1 = await t.client.set(t.p('d', 'f'), 0, 'one');
+        const r2 = await t.client.set(t.p('d', 'f'), r1, 'three');
+        const r3 = await t.client.set(t.p('d', 'g'), 0, '');
+        await t.client.del(t.p('d', 'f'), r2);
+        const raw = await t.raw();
+        const stat = (path: string, rev: number) => raw.call({ tag: 1, verb: STAT, path, rev });
+        expect(await stat(t.p('d', 'f'), r1 - 1)).toEqual({ tag: 1, rev: 0, len: 0 });
+        expect(await stat(t.p('d', 'f'), r1)).toEqual({ tag: 1, rev: r1, len: 3 });
+        expect(await stat(t.p('d', 'f'), r3)).toEqual({ tag: 1, rev: r2, len: 5 });
+        expect(await stat(t.p('d'), r2)).toEqual({ tag: 1, rev: -2, len: 1 });
+        expect(await stat(t.p('d'), r3)).toEqual({ tag: 1, rev: -2, len: 2 });
+        const now = await t.client.rev();
+        expect(await stat(t.p('d', 'f'), now)).toEqual({ tag: 1, rev: 0, len: 0 });
+        expect(await stat(t.p('d'), now)).toEqual({ tag: 1, rev: -2, len: 1 });
+      },
+    },
+    {
+      doc: 'STAT path [rev]: with a future rev, the request blocks until the store reaches it (as GET).',
+      async run(t) {
+        const got = await futureRead(
+          t,
+          (rev) => ({ verb: STAT, path: t.p('f'), rev }),
+          (writer, n) => writer.set(t.p('f'), -1, 'x'.repeat(n + 1)),
+        );
+        expect(got.rev).toBeGreaterThan(0);
+        expect(got.len).toBeGreaterThan(0);
+      },
+    },
+    {
       doc: 'Missing file, bad path or no path: rev 0, len 0, no error.',
       async run(t) {
         const raw = await t.raw();
@@ -750,6 +803,35 @@ export const SECTIONS: Record<string, Row[]> = {
           'b',
           'z',
         ]);
+      },
+    },
+    {
+      doc: 'GETDIR path, rev, offset: with a past rev, the directory as of that store rev (as GET).',
+      async run(t) {
+        const ra = await t.client.set(t.p('d', 'a'), 0, '');
+        const rb = await t.client.set(t.p('d', 'b'), 0, '');
+        await t.client.del(t.p('d', 'a'), ra);
+        const raw = await t.raw();
+        const names = async (rev: number) =>
+          (await rawNames(raw, GETDIR, t.p('d'), rev)).map((r) => r.path);
+        expect(
+          await raw.call({ tag: 1, verb: GETDIR, path: t.p('d'), offset: 0, rev: ra - 1 }),
+        ).toEqual({ tag: 1, err: 'NOENT' });
+        expect(await names(ra)).toEqual(['a']);
+        expect(await names(rb)).toEqual(['a', 'b']);
+        expect(await names(await t.client.rev())).toEqual(['b']);
+      },
+    },
+    {
+      doc: 'GETDIR path, rev, offset: with a future rev, the request blocks until the store reaches it (as GET).',
+      async run(t) {
+        // Each write adds a name that sorts first, so the answer tells the rev it was read at.
+        const got = await futureRead(
+          t,
+          (rev) => ({ verb: GETDIR, path: t.p('d'), offset: 0, rev }),
+          (writer, n) => writer.set(t.p('d', `e${99 - n}`), 0, ''),
+        );
+        expect(got.path).toMatch(/^e\d\d$/);
       },
     },
     {
@@ -816,6 +898,37 @@ export const SECTIONS: Record<string, Row[]> = {
         );
         expect(await walkPaths(t, t.p('w', '*'))).toEqual([t.p('w/a-b'), t.p('w/b')]);
         expect(await walkPaths(t, t.p('w', 'a'))).toEqual([]);
+      },
+    },
+    {
+      doc: 'WALK glob, rev, offset: with a past rev, the files as of that store rev (as GET).',
+      async run(t) {
+        const ra = await t.client.set(t.p('w', 'a'), 0, 'a1');
+        const rb = await t.client.set(t.p('w', 'b'), 0, 'b1');
+        const ra2 = await t.client.set(t.p('w', 'a'), ra, 'a2');
+        await t.client.del(t.p('w', 'b'), rb);
+        const raw = await t.raw();
+        const walk = async (rev: number) =>
+          (await rawNames(raw, WALK, t.p('w', '*'), rev)).map(
+            (r) => `${r.path!.slice(t.p().length)} ${r.value} ${r.rev}`,
+          );
+        expect(await walk(ra - 1)).toEqual([]);
+        expect(await walk(rb)).toEqual([`/w/a a1 ${ra}`, `/w/b b1 ${rb}`]);
+        expect(await walk(ra2)).toEqual([`/w/a a2 ${ra2}`, `/w/b b1 ${rb}`]);
+        expect(await walk(await t.client.rev())).toEqual([`/w/a a2 ${ra2}`]);
+      },
+    },
+    {
+      doc: 'WALK glob, rev, offset: with a future rev, the request blocks until the store reaches it (as GET).',
+      async run(t) {
+        // Each write adds a file that sorts first, so the answer tells the rev it was read at.
+        const got = await futureRead(
+          t,
+          (rev) => ({ verb: WALK, path: t.p('**'), offset: 0, rev }),
+          (writer, n) => writer.set(t.p(`e${99 - n}`), 0, `v${n}`),
+        );
+        expect(got.path).toMatch(/\/e\d\d$/);
+        expect(got.flags).toBe(4);
       },
     },
     {
