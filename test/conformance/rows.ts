@@ -955,6 +955,31 @@ export const SECTIONS: Record<string, Row[]> = {
   ],
 
   ACCESS: [
+    ...(
+      [
+        ['none', { read: true, write: true }],
+        ['rw', { read: true, write: false }],
+        ['rw+ro', { read: false, write: false }],
+      ] as const
+    ).map(([mode, expected]): Row => ({
+      doc: `Every connection starts as if it had sent an empty secret (secrets: ${mode}).`,
+      needs: { secrets: mode },
+      async run(t) {
+        await t.client.set(t.p('f'), 0, 'v');
+        const access = async (raw: RawDoozerConnection) => ({
+          read: (await raw.call({ tag: 1, verb: GET, path: t.p('f') })).err === undefined,
+          write:
+            (await raw.call({ tag: 2, verb: SET, path: t.p('f'), rev: -1, value: 'w' })).err ===
+            undefined,
+        });
+        const fresh = await t.raw(null);
+        const empty = await t.raw(null);
+        const answer = await empty.call({ tag: 3, verb: Verb.ACCESS, value: '' });
+        expect([{ tag: 3 }, { tag: 3, ...DENIED }]).toContainEqual(answer);
+        expect(await access(fresh)).toEqual(expected);
+        expect(await access(empty)).toEqual(expected);
+      },
+    })),
     {
       doc: 'No secrets configured: all allowed; a wrong secret still answers OTHER "permission denied" (access already held is kept).',
       needs: { secrets: 'none' },
@@ -979,6 +1004,32 @@ export const SECTIONS: Record<string, Row[]> = {
         await denied(c.access('wrong'));
         await c.access(t.server.secrets.rw!);
         expect(await c.set(t.p('f'), -1, 'yes')).toBeGreaterThan(0);
+      },
+    },
+    {
+      doc: 'Only a read-write secret: a wrong secret answers OTHER "permission denied" and access already held is kept.',
+      needs: { secrets: 'rw' },
+      async run(t) {
+        const c = await t.connect(null);
+        await c.access(t.server.secrets.rw!);
+        await denied(c.access('wrong'));
+        expect(await c.set(t.p('f'), 0, 'still writes')).toBeGreaterThan(0);
+        expect((await c.get(t.p('f'))).text).toBe('still writes');
+      },
+    },
+    {
+      doc: 'Both secrets: a wrong secret answers OTHER "permission denied" and access already held is kept.',
+      needs: { secrets: 'rw+ro' },
+      async run(t) {
+        await t.client.set(t.p('f'), 0, 'v');
+        const c = await t.connect(null);
+        await c.access(t.server.secrets.ro!);
+        await denied(c.access('wrong'));
+        expect((await c.get(t.p('f'))).text).toBe('v');
+        await denied(c.set(t.p('f'), -1, ''));
+        await c.access(t.server.secrets.rw!);
+        await denied(c.access('wrong'));
+        expect(await c.set(t.p('f'), -1, 'w')).toBeGreaterThan(0);
       },
     },
     {
