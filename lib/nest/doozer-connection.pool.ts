@@ -5,13 +5,26 @@ export interface PooledConnectionOptions {
   readonly bootUri?: string;
   readonly connectTimeoutMs?: number;
   readonly logger?: { debug?(m: string): void; warn?(m: string): void; error?(m: string): void };
+  /**
+   * Gives up waiting when it aborts (rejecting with its reason). The attempt
+   * itself, shared by every caller waiting for the same URI, is aborted once
+   * all of them have given up.
+   */
+  readonly signal?: AbortSignal;
 }
 
 interface Entry {
   client: DoozerClient | undefined;
   attempt: Promise<DoozerClient> | undefined;
+  /** Aborts the attempt in progress. */
+  abort: AbortController | undefined;
+  /** Callers waiting for the attempt in progress. */
+  waiting: number;
   refs: number;
 }
+
+const asError = (reason: unknown): Error =>
+  reason instanceof Error ? reason : new Error('aborted', { cause: reason });
 
 /** The Doozer URI with its secret shown as `sk=***`, for messages. */
 export function redactDoozerUri(uri: string): string {
@@ -32,30 +45,59 @@ export class DoozerConnectionPool {
    * Rejects with the client's error when the attempt fails.
    */
   async acquire(uri: string, options: PooledConnectionOptions = {}): Promise<DoozerClient> {
+    const { signal } = options;
+    signal?.throwIfAborted();
     const key = `${uri}\u0000${options.bootUri ?? ''}`;
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = { client: undefined, attempt: undefined, refs: 0 };
+      entry = { client: undefined, attempt: undefined, abort: undefined, waiting: 0, refs: 0 };
       this.entries.set(key, entry);
     }
     if (entry.client?.state === 'closed') entry.client = undefined;
     let client = entry.client;
     if (!client) {
       const e = entry;
-      const attempt = (e.attempt ??= DoozerClient.connect(uri, {
-        ...(options.bootUri === undefined ? {} : { bootUri: options.bootUri }),
-        ...(options.connectTimeoutMs === undefined
-          ? {}
-          : { connectTimeoutMs: options.connectTimeoutMs }),
-        ...(options.logger ? { logger: options.logger } : {}),
-      }).finally(() => (e.attempt = undefined)));
+      if (!e.attempt) {
+        const abort = new AbortController();
+        e.abort = abort;
+        e.attempt = DoozerClient.connect(uri, {
+          ...(options.bootUri === undefined ? {} : { bootUri: options.bootUri }),
+          ...(options.connectTimeoutMs === undefined
+            ? {}
+            : { connectTimeoutMs: options.connectTimeoutMs }),
+          ...(options.logger ? { logger: options.logger } : {}),
+          signal: abort.signal,
+        }).finally(() => {
+          e.attempt = undefined;
+          e.abort = undefined;
+        });
+      }
+      const attempt = e.attempt;
+      e.waiting++;
+      let onAbort: (() => void) | undefined;
       try {
-        client = e.client ??= await attempt;
+        const aborted = new Promise<never>((_, reject) => {
+          onAbort = () => reject(asError(signal?.reason));
+          signal?.addEventListener('abort', onAbort, { once: true });
+        });
+        client = await Promise.race([attempt, aborted]);
+        client = e.client ??= client;
       } catch (err) {
-        if (e.refs === 0 && !e.client && e.attempt === undefined && this.entries.get(key) === e) {
-          this.entries.delete(key);
+        const last = e.waiting === 1 && e.refs === 0 && !e.client;
+        if (last && signal?.aborted) {
+          // Nobody waits any more: abort the shared attempt, and close a
+          // client that connected in the same moment.
+          e.abort?.abort(signal.reason);
+          void attempt.then(
+            (late) => void late.close(),
+            () => undefined,
+          );
         }
+        if (last && this.entries.get(key) === e) this.entries.delete(key);
         throw err;
+      } finally {
+        e.waiting--;
+        if (onAbort) signal?.removeEventListener('abort', onAbort);
       }
     }
     entry.refs++;

@@ -17,7 +17,12 @@ export interface MasterElectionModuleOptions {
    * closed by the module: its owner closes it after the application.
    */
   client?: DoozerClient;
-  /** Boot URI used to resolve a `cn=` cluster name of `uri`. */
+  /**
+   * Boot URI used to resolve a `cn=` cluster name of `uri`. Required when
+   * `uri` has `cn=` and no `ca=` addresses (with `ca=` addresses, `cn=` is
+   * not looked up, as in the Go client); the boot fails otherwise with an
+   * `ElectionConfigError` naming `bootUri`.
+   */
   bootUri?: string;
   /**
    * The election's name: one Doozer path component (letters, digits, `.`

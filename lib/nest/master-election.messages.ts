@@ -43,6 +43,12 @@ export const DUPLICATE_DEFAULT = (first: string, second: string): string =>
 export const STATIC_NAME_MISMATCH = (staticName: string, name: unknown): string =>
   `forRootAsync() was given name "${staticName}" but its options name ${JSON.stringify(name)}; they must be the same`;
 
+export const CLUSTER_NEEDS_BOOT_URI = (cluster: string): string =>
+  `required: \`uri\` names cluster cn=${cluster} without ca= addresses, so its members are looked up through \`bootUri\` (a Doozer URI of the cluster); give \`bootUri\`, or ca= addresses in \`uri\``;
+
+export const BAD_URI = (name: string, uri: string, reason: string): string =>
+  `election ${name} stopped: the Doozer URI ${uri} cannot be used (${reason}); retrying cannot help`;
+
 export const ASYNC_NEEDS_NAME =
   'MasterElectionModule.forRootAsync() with `isDefault: false` needs a static `name` (the election name), or its service could not be injected';
 

@@ -1,5 +1,10 @@
 import { hostname } from 'node:os';
-import { DoozerUriError, parseDoozerUri, type DoozerClient } from '../doozer/index.js';
+import {
+  DoozerUriError,
+  parseDoozerUri,
+  type DoozerClient,
+  type DoozerUri,
+} from '../doozer/index.js';
 import {
   ElectionConfigError,
   validateAddress,
@@ -8,7 +13,7 @@ import {
 } from '../election/index.js';
 import { resolveElectionOptions } from '../election/options.js';
 import type { MasterElectionModuleOptions, OnUnreachable } from './master-election.interfaces.js';
-import { STATIC_NAME_MISMATCH } from './master-election.messages.js';
+import { CLUSTER_NEEDS_BOOT_URI, STATIC_NAME_MISMATCH } from './master-election.messages.js';
 
 /** Module options checked, with their defaults applied. */
 export interface ResolvedModuleOptions {
@@ -61,9 +66,9 @@ const isDoozerClient = (value: unknown): value is DoozerClient =>
   'state' in value;
 
 /** Parses a URI option; its errors never contain the secret. */
-function checkUri(option: string, uri: unknown): void {
+function checkUri(option: string, uri: unknown): DoozerUri {
   try {
-    parseDoozerUri(uri as string);
+    return parseDoozerUri(uri as string);
   } catch (err) {
     if (!(err instanceof DoozerUriError)) throw err;
     throw new ElectionConfigError(option, `invalid Doozer URI: ${err.message}`);
@@ -105,8 +110,13 @@ export function resolveModuleOptions(
       'give either `uri` (a Doozer URI) or `client` (a connected DoozerClient), not both nor neither',
     );
   }
-  if (uri !== undefined) checkUri('uri', uri);
+  const parsed = uri === undefined ? undefined : checkUri('uri', uri);
   if (raw.bootUri !== undefined) checkUri('bootUri', raw.bootUri);
+  // Like the client: a cn= cluster name is looked up (through bootUri) only
+  // when the URI has no ca= addresses.
+  if (parsed && parsed.addresses.length === 0 && raw.bootUri === undefined) {
+    throw new ElectionConfigError('bootUri', CLUSTER_NEEDS_BOOT_URI(parsed.clusterName ?? ''));
+  }
   if (client !== undefined && !isDoozerClient(client)) {
     throw new ElectionConfigError('client', 'must be a DoozerClient');
   }

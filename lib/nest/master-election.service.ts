@@ -8,7 +8,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { BehaviorSubject, Subscription, type Observable } from 'rxjs';
-import { DoozerPermissionError, type DoozerClient } from '../doozer/index.js';
+import { DoozerPermissionError, DoozerUriError, type DoozerClient } from '../doozer/index.js';
 import {
   ElectionConfigError,
   ElectionFatalError,
@@ -38,6 +38,7 @@ import type {
 } from './master-election.interfaces.js';
 import {
   ACCESS_REFUSED,
+  BAD_URI,
   BECOME_MASTER_FAILED,
   CLOSE_FAILED,
   CONNECTED,
@@ -361,7 +362,7 @@ export class MasterElectionService
 
   // ------------------------------------------------------------------ startup
 
-  /** Opens (or shares) the connection: one attempt. */
+  /** Opens (or shares) the connection: one attempt, abandoned when shutdown begins. */
   private async connect(): Promise<DoozerClient> {
     if (this.opts.client) return this.opts.client;
     const uri = this.opts.uri ?? '';
@@ -369,6 +370,7 @@ export class MasterElectionService
       this.pooled = await this.registry.connections.acquire(uri, {
         bootUri: this.opts.bootUri,
         connectTimeoutMs: this.opts.connectTimeoutMs,
+        signal: this.stopStarting.signal,
         logger: {
           debug: (m) => this.logger.debug(m),
           warn: (m) => this.logger.warn(m),
@@ -425,28 +427,37 @@ export class MasterElectionService
   private async startRetrying(signal: AbortSignal): Promise<void> {
     const uri = redactDoozerUri(this.opts.uri ?? '');
     let delay = RETRY_INITIAL_DELAY_MS;
-    const pause = async (): Promise<void> => {
+    /** The next pause: the backoff delay with jitter (what is logged is what is waited). */
+    const nextPause = (): number => {
       const ms = Math.round(delay * (0.5 + Math.random() / 2));
       delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
-      await sleep(ms, undefined, { signal }).catch(() => undefined);
+      return ms;
     };
+    const pause = (ms: number): Promise<unknown> =>
+      sleep(ms, undefined, { signal }).catch(() => undefined);
     let client: DoozerClient | undefined;
     while (!signal.aborted && !client) {
       try {
         client = await this.connect();
         if (!this.opts.client) this.logger.log(CONNECTED(this.name, uri));
       } catch (err) {
+        if (signal.aborted) return; // shutdown abandoned the attempt
         const cause = err instanceof Error && err.cause ? err.cause : err;
-        if (cause instanceof DoozerPermissionError) {
-          // Retrying cannot help: the secret is wrong.
-          const fatal = new ElectionFatalError(ACCESS_REFUSED(this.name, uri, cause.message), {
-            cause,
-          });
-          await this.giveUp(fatal);
+        // Retrying cannot help: the secret is wrong, or the URI cannot be used
+        // (e.g. its cn= cluster has no members at the boot URI).
+        const fatal =
+          cause instanceof DoozerPermissionError
+            ? ACCESS_REFUSED(this.name, uri, cause.message)
+            : cause instanceof DoozerUriError
+              ? BAD_URI(this.name, uri, cause.message)
+              : undefined;
+        if (fatal !== undefined) {
+          await this.giveUp(new ElectionFatalError(fatal, { cause }));
           return;
         }
-        this.logger.warn(RETRYING(this.name, uri, describe(cause), delay));
-        await pause();
+        const ms = nextPause();
+        this.logger.warn(RETRYING(this.name, uri, describe(cause), ms));
+        await pause(ms);
       }
     }
     delay = RETRY_INITIAL_DELAY_MS;
@@ -461,8 +472,9 @@ export class MasterElectionService
           );
           return;
         }
-        this.logger.warn(START_RETRYING(this.name, describe(err), delay));
-        await pause();
+        const ms = nextPause();
+        this.logger.warn(START_RETRYING(this.name, describe(err), ms));
+        await pause(ms);
       }
     }
   }

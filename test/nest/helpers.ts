@@ -1,7 +1,7 @@
 /** Shared harness of the Nest integration tests: an embedded server, apps, and waiting on events. */
-import type { INestApplicationContext, ModuleMetadata } from '@nestjs/common';
+import { Logger, type INestApplicationContext, type ModuleMetadata } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { afterEach, beforeEach } from 'vitest';
+import { afterEach, beforeEach, vi, type MockInstance } from 'vitest';
 import { firstValueFrom, filter, ReplaySubject, throwError, timeout, type Observable } from 'rxjs';
 import {
   getMasterElectionToken,
@@ -40,6 +40,30 @@ export function waitForRole(
   role: ElectionState['role'],
 ): Promise<ElectionState> {
   return waitFor(service.state$, (s) => s.role === role, `${service.address} to be ${role}`);
+}
+
+/**
+ * Of two apps of one election, waits for the master, and for the other to
+ * follow it.
+ */
+export async function leaderAndFollower(
+  a: TestApp,
+  b: TestApp,
+): Promise<{ master: ElectionState; leader: TestApp; follower: TestApp }> {
+  const master = await Promise.race([a, b].map((x) => waitForRole(x.service(), 'master')));
+  const [leader, follower] = a.service().address === master.master ? [a, b] : [b, a];
+  await waitForRole(follower.service(), 'slave');
+  return { master, leader, follower };
+}
+
+/** Silences `Logger.prototype[level]` (Nest's logger) until the harness closes; returns the spy. */
+export function muteLogger(
+  h: Harness,
+  level: 'debug' | 'warn' | 'error',
+): MockInstance<(message: unknown, ...rest: unknown[]) => void> {
+  const spy = vi.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
+  h.defer(() => spy.mockRestore());
+  return spy as MockInstance<(message: unknown, ...rest: unknown[]) => void>;
 }
 
 /** Records what a provider's decorated methods received, in order. */

@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Injectable, Logger, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { describe, expect, it, vi } from 'vitest';
@@ -16,7 +17,7 @@ import {
 } from 'nestjs-master-election';
 import { DoozerClient } from 'nestjs-master-election/doozer';
 import { DoozerServer } from 'nestjs-master-election/testing';
-import { FAST, useHarness, waitForRole } from './helpers.js';
+import { EventLog, FAST, muteLogger, useHarness, waitForRole } from './helpers.js';
 
 describe('MasterElectionModule options', () => {
   const h = useHarness();
@@ -33,6 +34,9 @@ describe('MasterElectionModule options', () => {
     ['name', { name: '' }],
     ['uri', { uri: undefined }],
     ['uri', { uri: 'http://127.0.0.1:8046' }],
+    ['bootUri', { uri: 'doozer:?cn=prod' }],
+    ['bootUri', { uri: 'doozer:?cn=prod&sk=secret' }],
+    ['bootUri', { bootUri: 'doozer:?nope' }],
     ['client', { client: {} }],
     ['address', { address: 'no port' }],
     ['renewDeadlineMs', { leaseMs: 500, renewDeadlineMs: 600 }],
@@ -72,6 +76,121 @@ describe('MasterElectionModule options', () => {
     expect(() =>
       MasterElectionModule.forRootAsync({ isDefault: false, useFactory: () => base() }),
     ).toThrow(ElectionConfigError);
+  });
+
+  it('names bootUri when a cn= URI has no ca= addresses; with ca= addresses cn= is not looked up', async () => {
+    const boot = h.app({
+      imports: [MasterElectionModule.forRoot({ ...base(), uri: 'doozer:?cn=prod&sk=s3cret' })],
+    });
+    const err = (await boot.catch((e: unknown) => e)) as ElectionConfigError;
+    expect(err).toBeInstanceOf(ElectionConfigError);
+    expect(err.option).toBe('bootUri');
+    expect(err.message).toMatch(/^bootUri: required: `uri` names cluster cn=prod/);
+    expect(err.message).not.toContain('s3cret');
+
+    // ca= wins over cn= (like the Go client): no boot URI needed.
+    const app = await h.app({
+      imports: [MasterElectionModule.forRoot({ ...base(), uri: `${h.server.uri}&cn=prod` })],
+    });
+    await waitForRole(app.service(), 'master');
+  });
+
+  it("treats an unusable URI as fatal, without retrying (onUnreachable: 'retry')", async () => {
+    const warn = muteLogger(h, 'warn');
+    muteLogger(h, 'error');
+    const fatal = new EventLog<Error>();
+
+    @Injectable()
+    class Fatal {
+      @OnElectionFatal()
+      onFatal(err: Error): void {
+        fatal.push(err);
+      }
+    }
+
+    // The boot cluster has no member under /ctl/ns/nosuch: a DoozerUriError.
+    const app = await h.app({
+      imports: [
+        MasterElectionModule.forRoot({
+          ...base(),
+          uri: 'doozer:?cn=nosuch',
+          bootUri: h.server.uri,
+          onUnreachable: 'retry',
+        }),
+      ],
+      providers: [Fatal],
+    });
+    const err = await fatal.next(() => true, 'the fatal error');
+    expect(err).toBeInstanceOf(ElectionFatalError);
+    expect(err.message).toMatch(/cluster cn=nosuch has no members.*retrying cannot help/);
+    expect((err.cause as Error).name).toBe('DoozerUriError');
+    expect(warn.mock.calls.map((c) => String(c[0]))).not.toContainEqual(
+      expect.stringContaining('retrying in'),
+    );
+    await expect(app.service().waitForMastership()).rejects.toMatchObject({ reason: 'stopped' });
+  });
+
+  it("logs the delay it really waits before retrying, jitter included (onUnreachable: 'retry')", async () => {
+    await h.server.stop();
+    const retrying: { at: number; ms: number }[] = [];
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => {
+      const m = / retrying in (\d+) ms$/.exec(String(message));
+      if (m) retrying.push({ at: performance.now(), ms: Number(m[1]) });
+    });
+    h.defer(() => warn.mockRestore());
+    await h.app({
+      imports: [MasterElectionModule.forRoot({ ...base(), onUnreachable: 'retry' })],
+    });
+    await vi.waitFor(() => expect(retrying.length).toBeGreaterThanOrEqual(4), {
+      timeout: 20_000,
+    });
+    // Backoff 100, 200, 400, 800 ms, each waited with jitter: half to all of it.
+    retrying.slice(0, 4).forEach(({ ms }, i) => {
+      const backoff = 100 * 2 ** i;
+      expect(ms).toBeGreaterThanOrEqual(backoff / 2);
+      expect(ms).toBeLessThanOrEqual(backoff);
+    });
+    // What is logged is what is waited: the next attempt comes no sooner.
+    for (let i = 0; i < 3; i++) {
+      const gap = retrying[i + 1]!.at - retrying[i]!.at;
+      expect(gap).toBeGreaterThanOrEqual(retrying[i]!.ms - 2);
+    }
+  });
+
+  it('shutdown abandons a connection attempt in flight at once (a server that never answers ACCESS)', async () => {
+    // Accepts connections and never answers: the client waits on ACCESS (sk=).
+    const sockets = new Set<Socket>();
+    const accepted = new EventLog<Socket>();
+    const blackhole = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => sockets.delete(socket));
+      accepted.push(socket);
+    });
+    await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r));
+    h.defer(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => blackhole.close(r));
+    });
+    const { port } = blackhole.address() as AddressInfo;
+    const app = await h.app({
+      imports: [
+        MasterElectionModule.forRoot({
+          ...base(),
+          uri: `doozer:?ca=127.0.0.1:${port}&sk=secret`,
+          connectTimeoutMs: 50_000,
+          onUnreachable: 'retry',
+        }),
+      ],
+    });
+    const socket = await accepted.next(() => true, 'the connection attempt');
+    const closed = new Promise((r) => socket.once('close', r));
+    const started = performance.now();
+    await app.close();
+    // Far below connectTimeoutMs (what shutdown waited before).
+    expect(performance.now() - started).toBeLessThan(10_000);
+    await closed; // the client closed its socket
+    expect(app.service().state.role).toBe('stopped');
   });
 
   it('warns about unknown options', async () => {
