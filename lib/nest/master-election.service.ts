@@ -101,7 +101,10 @@ export class MasterElectionService
    * completes when the application shuts down. `role` is `'stopped'` until
    * the election has started (and after it stopped), and `'candidate'` while
    * this process's `@OnBecomeMaster` handlers run (`master` and `term`
-   * already name the new term).
+   * already name the new term), and for the moment after it stepped down
+   * (`resign()`, `forceMasterElection()`) while the election file still
+   * names it: a participant never reports itself as a slave of its own
+   * address.
    */
   readonly state$: Observable<ElectionState>;
 
@@ -551,6 +554,12 @@ export class MasterElectionService
     if (!election || this.closing) return STOPPED;
     const state = election.state;
     if (state.role === 'master' && !this.isMaster()) return { ...state, role: 'candidate' };
+    // Right after this process stepped down (resign(), forceMasterElection(), a
+    // failed @OnBecomeMaster handler), the election file still names it until
+    // it is deleted: not a slave of itself.
+    if (state.role === 'slave' && this.participating && state.master === this.address) {
+      return { ...state, role: 'candidate' };
+    }
     return state;
   }
 

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { firstValueFrom } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
 import {
   MasterElectionModule,
@@ -7,6 +8,7 @@ import {
   OnBecomeMaster,
   OnBecomeSlave,
   OnElectionError,
+  type ElectionState,
   type MasterTerm,
 } from 'nestjs-master-election';
 import { EventLog, FAST, useHarness, waitFor, waitForRole, type TestApp } from './helpers.js';
@@ -304,6 +306,111 @@ describe('MasterElectionModule with the embedded server', () => {
     await expect(stopped).rejects.toMatchObject({ reason: 'stopped' });
     expect(b.service().state.role).toBe('stopped');
     await expect(b.service().resign()).rejects.toThrow(/not running/);
+  });
+
+  it('forceMasterElection() on the master: it steps down, never shows as a slave of itself, and a new term follows', async () => {
+    const a = await startApp('a:1');
+    const service = a.service();
+    const log = a.app.get(Handlers).log;
+    const first = await waitForRole(service, 'master');
+    const firstTerm = service.currentTerm!;
+    const states: ElectionState[] = [];
+    const sub = service.state$.subscribe((s) => states.push(s));
+    h.defer(() => sub.unsubscribe());
+
+    await service.forceMasterElection();
+    expect(firstTerm.signal.aborted).toBe(true);
+    expect(firstTerm.signal.reason).toMatchObject({ reason: 'forced' });
+    expect(service.isMaster()).toBe(false);
+    // The only participant wins the new election: a new term, with a larger token.
+    const next = await waitFor(
+      service.state$,
+      (s) => s.role === 'master' && s.term > first.term,
+      'a new term',
+    );
+    expect(next.master).toBe('a:1');
+    await log.next((e) => e.type === 'master' && e.term.fencingToken === next.term, 'becomeMaster');
+    // Between the terms: 'candidate', never "slave of a:1" (the election file still named it).
+    const between = states.filter((s) => s.term !== next.term && s.role !== 'master');
+    expect(between.length).toBeGreaterThan(0);
+    expect(between).toContainEqual({ role: 'candidate', master: 'a:1', term: first.term });
+    expect(states.filter((s) => s.role === 'slave' && s.master === 'a:1')).toEqual([]);
+    // A stepping down that was asked for is no error.
+    expect(log.all.filter((e) => e.type === 'error')).toEqual([]);
+  });
+
+  it('after resign() the old master reports candidate, then slave of the new master, never slave of itself', async () => {
+    const a = await startApp('a:1');
+    await waitForRole(a.service(), 'master');
+    const b = await startApp('b:2');
+    await waitForRole(b.service(), 'slave');
+    const states: ElectionState[] = [];
+    const sub = a.service().state$.subscribe((s) => states.push(s));
+    h.defer(() => sub.unsubscribe());
+
+    await a.service().resign();
+    await waitFor(
+      a.service().state$,
+      (s) => s.role === 'slave' && s.master === 'b:2',
+      'A to follow B',
+    );
+    expect(states.some((s) => s.role === 'candidate' && s.master === 'a:1')).toBe(true);
+    expect(states.filter((s) => s.role === 'slave' && s.master === 'a:1')).toEqual([]);
+  });
+
+  it('state$ replays the current state to a late subscriber, synchronously', async () => {
+    const a = await startApp('a:1');
+    const master = await waitForRole(a.service(), 'master');
+    const seen: ElectionState[] = [];
+    // Subscribed long after the election settled: the current state comes at once.
+    a.service()
+      .state$.subscribe((s) => seen.push(s))
+      .unsubscribe();
+    expect(seen).toEqual([{ role: 'master', master: 'a:1', term: master.term }]);
+    expect(a.service().state).toEqual(seen[0]);
+
+    const b = await startApp('b:2');
+    await waitForRole(b.service(), 'slave');
+    const late = await firstValueFrom(b.service().state$);
+    expect(late).toEqual({ role: 'slave', master: 'a:1', term: master.term });
+  });
+
+  it('hands an AggregateError to @OnElectionError when several @OnBecomeMaster handlers fail', async () => {
+    const logged = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    h.defer(() => logged.mockRestore());
+    const one = new Error('first handler failed');
+    const two = new Error('second handler failed');
+
+    @Injectable()
+    class TwoFailing {
+      readonly errors = new EventLog<Error>();
+      @OnBecomeMaster()
+      first(): never {
+        throw one;
+      }
+      @OnBecomeMaster()
+      async second(): Promise<void> {
+        await Promise.resolve();
+        throw two;
+      }
+      @OnElectionError()
+      onError(err: Error): void {
+        this.errors.push(err);
+      }
+    }
+
+    const app = await h.app({
+      imports: [
+        MasterElectionModule.forRoot({ uri: h.server.uri, name: 'two', address: 'a:1', ...FAST }),
+      ],
+      providers: [TwoFailing],
+    });
+    const err = await app.app.get(TwoFailing).errors.next(() => true, 'the error');
+    expect(err).toBeInstanceOf(AggregateError);
+    expect((err as AggregateError).errors).toEqual(expect.arrayContaining([one, two]));
+    expect((err as AggregateError).errors).toHaveLength(2);
+    expect(err.message).toMatch(/2 @OnBecomeMaster handlers failed/);
+    expect(app.service().isMaster()).toBe(false);
   });
 
   it('forceElectionOnStart starts a new term when the process joins', async () => {
