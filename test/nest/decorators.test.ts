@@ -12,7 +12,14 @@ import {
   OnElectionError,
   type MasterTerm,
 } from 'nestjs-master-election';
-import { EventLog, FAST, useHarness, waitForRole, type TestApp } from './helpers.js';
+import {
+  EventLog,
+  FAST,
+  leaderAndFollower,
+  useHarness,
+  waitForRole,
+  type TestApp,
+} from './helpers.js';
 
 // The metadata keys of @nestjs/schedule (its decorators set them on the method function).
 const SCHEDULER_TYPE = 'SCHEDULER_TYPE';
@@ -54,6 +61,31 @@ describe('@MasterOnly() (no election)', () => {
     });
     expect(proto.below.name).toBe('below');
     expect(proto.above.name).toBe('above');
+  });
+
+  it('a skipped async method returns a promise of undefined; a plain one returns undefined', async () => {
+    const debug = vi.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
+    class AsyncJobs {
+      calls = 0;
+      @MasterOnly()
+      async job(): Promise<string> {
+        await Promise.resolve();
+        this.calls++;
+        return 'ran';
+      }
+      @MasterOnly()
+      plain(): string {
+        this.calls++;
+        return 'ran';
+      }
+    }
+    const jobs = new AsyncJobs();
+    const skipped = jobs.job();
+    expect(skipped).toBeInstanceOf(Promise);
+    expect(await skipped).toBeUndefined();
+    expect(jobs.plain()).toBeUndefined();
+    expect(jobs.calls).toBe(0);
+    debug.mockRestore();
   });
 
   it('does not run the body when no election can be told (debug log)', () => {
@@ -108,8 +140,7 @@ describe('decorators in applications', () => {
         providers: [Jobs],
       });
     const [a, b] = await Promise.all([startApp('a:1'), startApp('b:2')]);
-    const master = await Promise.race([a, b].map((x) => waitForRole(x.service(), 'master')));
-    const [leader, follower] = master.master === 'a:1' ? [a, b] : [b, a];
+    const { leader, follower } = await leaderAndFollower(a, b);
     const leaderRuns = leader.app.get(Jobs).runs;
     const followerRuns = follower.app.get(Jobs).runs;
 
@@ -124,6 +155,43 @@ describe('decorators in applications', () => {
     expect(followerRuns.all).toEqual([]);
     expect(leaderRuns.all.every((r) => r.master)).toBe(true);
     expect(leaderRuns.all.some((r) => r.job === 'timeout')).toBe(false);
+  });
+
+  it('@MasterOnly() with @Cron() runs every second on the master only; async ones resolve on the follower too', async () => {
+    @Injectable()
+    class CronJobs {
+      readonly runs = new EventLog<{ master: boolean; token: number }>();
+      constructor(private readonly election: MasterElectionService) {}
+
+      @Cron('* * * * * *')
+      @MasterOnly()
+      async everySecond(): Promise<number> {
+        await Promise.resolve();
+        this.runs.push({ master: this.election.isMaster(), token: this.election.fencingToken });
+        return this.election.fencingToken;
+      }
+    }
+
+    const startApp = (address: string): Promise<TestApp> =>
+      h.app({
+        imports: [
+          ScheduleModule.forRoot(),
+          MasterElectionModule.forRoot({ uri: h.server.uri, name: 'cron-1s', address, ...FAST }),
+        ],
+        providers: [CronJobs],
+      });
+    const [a, b] = await Promise.all([startApp('a:1'), startApp('b:2')]);
+    const { master, leader, follower } = await leaderAndFollower(a, b);
+    // The cron fires on both every second; the body runs on the leader only.
+    let seen = 0;
+    await leader.app
+      .get(CronJobs)
+      .runs.next((r) => r.token === master.term && ++seen === 2, '2 cron runs on the master');
+    expect(follower.app.get(CronJobs).runs.all).toEqual([]);
+    expect(leader.app.get(CronJobs).runs.all.every((r) => r.master)).toBe(true);
+    // Called directly on the follower: skipped, yet a promise.
+    await expect(follower.app.get(CronJobs).everySecond()).resolves.toBeUndefined();
+    await expect(leader.app.get(CronJobs).everySecond()).resolves.toBe(master.term);
   });
 
   it('warns about request-scoped and transient providers and skips them', async () => {

@@ -18,7 +18,10 @@ function copyMetadata(from: object, to: object): void {
  * Runs the decorated method only while this process is master of the
  * election `name` (default: the default registration), that is while
  * `MasterElectionService.isMaster()` is true. Otherwise the call returns
- * `undefined` without running the method (logged at debug level).
+ * without running the method (logged at debug level): `undefined`, or for an
+ * `async` method a promise of `undefined`, so callers can always `await` it
+ * (and `.then()` it) whether it ran or not. A method that is not declared
+ * `async` but returns a promise gets plain `undefined` when skipped.
  *
  * Meant for leader-only jobs: it stacks with `@Cron()`, `@Interval()` and
  * `@Timeout()` of `@nestjs/schedule` (and other metadata decorators) in
@@ -39,10 +42,12 @@ export function MasterOnly(name?: string): MethodDecorator {
       );
     }
     const label = `${target.constructor.name}.${String(key)}`;
+    // An `async` method: a skipped call must still return a promise.
+    const isAsync = Object.prototype.toString.call(original) === '[object AsyncFunction]';
     const wrapper = function (this: unknown, ...args: unknown[]): unknown {
       if (resolveMasterOnly(this, name)?.isMaster() !== true) {
         logger.debug(MASTER_ONLY_SKIPPED(label, name));
-        return undefined;
+        return isAsync ? Promise.resolve(undefined) : undefined;
       }
       return (original as (...a: unknown[]) => unknown).apply(this, args);
     };
