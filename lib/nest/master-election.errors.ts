@@ -39,6 +39,10 @@ export type MastershipWaitReason =
 export class MastershipWaitError extends ElectionError {
   override name = 'MastershipWaitError';
   constructor(
+    /**
+     * Why it gave up: `'timeout'`, `'aborted'` (`cause` is the signal's
+     * reason), `'stopped'` or `'not-participating'`; see {@link MastershipWaitReason}.
+     */
     readonly reason: MastershipWaitReason,
     message: string,
     options?: { cause?: unknown },

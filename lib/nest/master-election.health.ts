@@ -11,9 +11,18 @@ import { MasterElectionService } from './master-election.service.js';
 
 /** What the indicator reports of an election (terminus' `HealthIndicatorResult` shape). */
 export interface MasterElectionHealthDetails {
+  /**
+   * `'up'` while the election runs and its Doozer connection is live,
+   * whatever the role (a healthy slave is up); `'down'` otherwise.
+   */
   readonly status: 'up' | 'down';
   /** The election's name. */
   readonly election: string;
+  /**
+   * This process's role, as `MasterElectionService.state$` reports it:
+   * `'master'`, `'slave'`, `'candidate'` (no master known yet, or its
+   * `@OnBecomeMaster` handlers still run), or `'stopped'`.
+   */
   readonly role: ElectionRole;
   /** The current master's `host:port`, `''` when none is known. */
   readonly master: string;

@@ -40,9 +40,15 @@ export interface MasterElectionModuleOptions {
   participating?: boolean;
   /** See the election engine's `MasterElectionOptions.leaseMs`. Default 10000. */
   leaseMs?: number;
-  /** See `MasterElectionOptions.renewDeadlineMs`. Default 7000. */
+  /**
+   * See `MasterElectionOptions.renewDeadlineMs`. Default: 70% of `leaseMs`
+   * (rounded down), at most 7000; 7000 with the default lease.
+   */
   renewDeadlineMs?: number;
-  /** See `MasterElectionOptions.retryPeriodMs`. Default 2000. */
+  /**
+   * See `MasterElectionOptions.retryPeriodMs`. Default: `renewDeadlineMs`
+   * / 3.5 (rounded down), at most 2000; 2000 with the default lease.
+   */
   retryPeriodMs?: number;
   /** See `MasterElectionOptions.electionJitterMs`. Default: adaptive. */
   electionJitterMs?: number;
@@ -84,6 +90,12 @@ export type MasterElectionAsyncModuleOptions = Omit<MasterElectionModuleOptions,
 
 /** A class for `forRootAsync({ useClass })` or `forRootAsync({ useExisting })`. */
 export interface MasterElectionOptionsFactory {
+  /**
+   * Returns the options of the registration (or a promise of them), called
+   * once while the module initialises. `name` may be left out when
+   * `forRootAsync()` was given it. The options are checked like those of
+   * `forRoot()`: bad ones fail the boot with an `ElectionConfigError`.
+   */
   createMasterElectionOptions():
     MasterElectionAsyncModuleOptions | Promise<MasterElectionAsyncModuleOptions>;
 }

@@ -31,9 +31,12 @@ function electionHandler(event: ElectionEvent, name: string | undefined): Method
  * The process counts as master (`isMaster()`, `state$`) only once every
  * `@OnBecomeMaster` handler of the term has completed; they run
  * concurrently and may be async. If one throws or rejects, the term is
- * given up and a new election forced; the error is logged and goes to the
- * `@OnElectionError` handlers. Leader-only work started here should stop
- * when `term.signal` aborts.
+ * given up and a new election forced, which this process sits out (it
+ * takes part again once another process has become master, or after
+ * `leaseMs`), so another participant takes over. The error is logged and
+ * goes to the `@OnElectionError` handlers: the handler's own error when one
+ * failed, an `AggregateError` (its `errors` hold each one) when several did.
+ * Leader-only work started here should stop when `term.signal` aborts.
  *
  * Works on methods of static providers and controllers; stackable.
  */
@@ -54,6 +57,8 @@ export function OnBecomeSlave(name?: string): MethodDecorator {
  * Calls the decorated method with every non-fatal error of the election
  * `name`: a master term ending involuntarily (`MasterStepDownError`), a
  * failing `@OnBecomeMaster` or `@OnBecomeSlave` handler, a failed request.
+ * When several `@OnBecomeMaster` handlers of one term fail, it receives one
+ * `AggregateError` whose `errors` are theirs (each is also logged).
  */
 export function OnElectionError(name?: string): MethodDecorator {
   return electionHandler('electionError', name);
