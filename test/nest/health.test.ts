@@ -1,11 +1,17 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ServiceUnavailableException } from '@nestjs/common';
+import { Injectable, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { describe, expect, it, vi } from 'vitest';
-import { MasterElectionHealthIndicator, MasterElectionModule } from 'nestjs-master-election';
-import { FAST, useHarness, waitForRole } from './helpers.js';
+import {
+  ElectionFatalError,
+  MasterElectionHealthIndicator,
+  MasterElectionModule,
+  OnElectionFatal,
+} from 'nestjs-master-election';
+import { DoozerServer } from 'nestjs-master-election/testing';
+import { EventLog, FAST, muteLogger, useHarness, waitFor, waitForRole } from './helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -60,6 +66,79 @@ describe('MasterElectionHealthIndicator', () => {
     expect(await indicator.isHealthy('election')).toMatchObject({
       election: { status: 'down', role: 'stopped', reason: 'election stopped' },
     });
+  });
+
+  it('reports a named (non-default) registration by its name', async () => {
+    const common = { uri: h.server.uri, address: 'a:1', ...FAST };
+    const app = await h.app({
+      imports: [
+        TerminusModule,
+        MasterElectionModule.forRoot({ ...common, name: 'alpha' }),
+        MasterElectionModule.forRoot({ ...common, name: 'beta', isDefault: false }),
+      ],
+      providers: [MasterElectionHealthIndicator],
+    });
+    const indicator = app.app.get(MasterElectionHealthIndicator);
+    const beta = app.service('beta');
+    const state = await waitForRole(beta, 'master');
+    expect(await indicator.isHealthy('jobs', 'beta')).toEqual({
+      jobs: {
+        status: 'up',
+        election: 'beta',
+        role: 'master',
+        master: 'a:1',
+        term: state.term,
+        connected: true,
+      },
+    });
+    // Without a name: the default registration.
+    await waitForRole(app.service(), 'master');
+    expect(await indicator.isHealthy('default')).toMatchObject({
+      default: { status: 'up', election: 'alpha' },
+    });
+    // Health is not mastership: a registration that resigned stays up.
+    await beta.resign();
+    await waitFor(beta.state$, (s) => s.role !== 'master', 'beta to step down');
+    expect((await indicator.isHealthy('jobs', 'beta')).jobs.status).toBe('up');
+  });
+
+  it('@OnElectionFatal fires when a running election hits a fatal error; health is down afterwards', async () => {
+    muteLogger(h, 'error');
+    muteLogger(h, 'warn');
+
+    @Injectable()
+    class Fatal {
+      readonly fatal = new EventLog<Error>();
+      @OnElectionFatal()
+      onFatal(err: Error): void {
+        this.fatal.push(err);
+      }
+    }
+
+    // The server wants a secret for writes; without one the session is read-only:
+    // the connection and the election start, and the first write is refused.
+    const server = await DoozerServer.start({ heartbeatMs: false, rwSecret: 'rw-secret' });
+    h.defer(() => server.close());
+    const app = await h.app({
+      imports: [
+        TerminusModule,
+        MasterElectionModule.forRoot({ uri: server.uri, name: 'ro', address: 'a:1', ...FAST }),
+      ],
+      providers: [Fatal, MasterElectionHealthIndicator],
+    });
+    const service = app.service();
+    expect(service.state.role).not.toBe('stopped'); // it started
+    const err = await app.app.get(Fatal).fatal.next(() => true, 'the fatal error');
+    expect(err).toBeInstanceOf(ElectionFatalError);
+    expect(err.message).toMatch(/permission denied/);
+    await expect(service.waitForMastership()).rejects.toMatchObject({ reason: 'stopped' });
+    const indicator = app.app.get(MasterElectionHealthIndicator);
+    expect(await indicator.isHealthy('election')).toMatchObject({
+      election: { status: 'down', election: 'ro', reason: expect.any(String) as unknown },
+    });
+    await expect(
+      app.app.get(HealthCheckService).check([() => indicator.isHealthy('election')]),
+    ).rejects.toBeInstanceOf(ServiceUnavailableException);
   });
 
   it('the module loads and elects without @nestjs/terminus installed', async () => {

@@ -361,3 +361,56 @@ describe('MasterElectionModule options', () => {
     expect(h.server.connections).toBe(1); // one URI: one shared connection
   });
 });
+
+describe('MasterElectionModule.forRootAsync({ useExisting })', () => {
+  const h = useHarness();
+
+  it('takes the options from an existing provider of an imported module, without a second instance', async () => {
+    @Injectable()
+    class SharedElectionConfig implements MasterElectionOptionsFactory {
+      static instances = 0;
+      calls = 0;
+      constructor(private readonly config: ConfigService) {
+        SharedElectionConfig.instances++;
+      }
+      createMasterElectionOptions(): Promise<MasterElectionAsyncModuleOptions> {
+        this.calls++;
+        return Promise.resolve({
+          uri: this.config.getOrThrow<string>('DOOZER_URI'),
+          address: 'existing:1',
+          ...FAST,
+        });
+      }
+    }
+    @Module({
+      imports: [ConfigModule],
+      providers: [SharedElectionConfig],
+      exports: [SharedElectionConfig],
+    })
+    class ElectionConfigModule {}
+
+    const app = await h.app({
+      imports: [
+        ConfigModule.forRoot({
+          isGlobal: true,
+          ignoreEnvFile: true,
+          load: [() => ({ DOOZER_URI: h.server.uri })],
+        }),
+        ElectionConfigModule,
+        MasterElectionModule.forRootAsync({
+          name: 'by-existing',
+          imports: [ElectionConfigModule],
+          useExisting: SharedElectionConfig,
+        }),
+      ],
+    });
+    const service = app.service('by-existing');
+    expect(service).toBe(app.service());
+    expect(service.name).toBe('by-existing');
+    expect(service.address).toBe('existing:1');
+    // The provider of ElectionConfigModule itself was asked, once.
+    expect(SharedElectionConfig.instances).toBe(1);
+    expect(app.app.get(SharedElectionConfig).calls).toBe(1);
+    expect(await waitForRole(service, 'master')).toMatchObject({ master: 'existing:1' });
+  });
+});
