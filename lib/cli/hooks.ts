@@ -21,6 +21,9 @@ export interface Hook {
   readonly args?: readonly string[];
 }
 
+/** How a hook ended: `ok`, or why not (`exited with code 3`, `could not be run: ...`). */
+export type HookOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
 /** Options of a {@link HookRunner}. */
 export interface HookRunnerOptions {
   readonly log: CliLogger;
@@ -42,13 +45,19 @@ export function hookShellArgs(hook: Hook, argv0: string): string[] {
   return ['-c', `${hook.command} "$@"`, argv0, ...hook.args];
 }
 
+interface Queued {
+  readonly hook: Hook;
+  readonly settle: (outcome: HookOutcome) => void;
+}
+
 /**
  * Runs hooks one at a time, in the order they were queued. A hook that
- * fails (non-zero exit, killed, or not startable) is logged, never fatal.
+ * fails (non-zero exit, killed, or not startable) is logged; what else
+ * happens is the caller's choice ({@link HookRunner.submit} tells it).
  * stdin is closed; stdout and stderr are this process's.
  */
 export class HookRunner {
-  private queue: Hook[] = [];
+  private queue: Queued[] = [];
   private running: { hook: Hook; proc: ChildProcess } | undefined;
   private pumping = false;
   private idleWaiters: (() => void)[] = [];
@@ -62,8 +71,18 @@ export class HookRunner {
 
   /** Queues a hook behind those already queued. */
   enqueue(hook: Hook): void {
-    this.queue.push(hook);
-    if (!this.pumping) void this.pump();
+    void this.submit(hook);
+  }
+
+  /**
+   * Queues a hook behind those already queued; resolves (never rejects) with
+   * how it ended once it has run, or was dropped at shutdown.
+   */
+  submit(hook: Hook): Promise<HookOutcome> {
+    return new Promise<HookOutcome>((settle) => {
+      this.queue.push({ hook, settle });
+      if (!this.pumping) void this.pump();
+    });
   }
 
   /**
@@ -82,7 +101,10 @@ export class HookRunner {
     clearTimeout(timer);
     if (result !== 'timeout') return;
     const dropped = this.queue.splice(0);
-    for (const h of dropped) this.opts.log.warn(`${h.kind} not run: shutting down`);
+    for (const { hook, settle } of dropped) {
+      this.opts.log.warn(`${hook.kind} not run: shutting down`);
+      settle({ ok: false, reason: 'not run: shutting down' });
+    }
     const running = this.running;
     if (running) {
       this.opts.log.warn(`${running.hook.kind} still runs after ${timeoutMs} ms: sending SIGTERM`);
@@ -94,8 +116,8 @@ export class HookRunner {
   private async pump(): Promise<void> {
     this.pumping = true;
     try {
-      for (let hook = this.queue.shift(); hook; hook = this.queue.shift()) {
-        await this.run(hook);
+      for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+        next.settle(await this.run(next.hook));
       }
     } finally {
       this.pumping = false;
@@ -103,33 +125,36 @@ export class HookRunner {
     }
   }
 
-  private run(hook: Hook): Promise<void> {
+  private run(hook: Hook): Promise<HookOutcome> {
     const { log } = this.opts;
-    return new Promise<void>((resolve) => {
+    return new Promise<HookOutcome>((resolve) => {
       const proc = spawn(this.opts.shell ?? HOOK_SHELL, hookShellArgs(hook, this.opts.argv0), {
         stdio: ['ignore', 'inherit', 'inherit'],
         env: { ...(this.opts.env ?? process.env), ...hook.env },
       });
       this.running = { hook, proc };
       let settled = false;
-      const done = (): void => {
+      const done = (outcome: HookOutcome): void => {
         if (settled) return;
         settled = true;
         this.running = undefined;
-        resolve();
+        resolve(outcome);
       };
       proc.once('error', (err) => {
-        log.warn(`${hook.kind} could not be run: ${err.message}`);
-        done();
+        const reason = `could not be run: ${err.message}`;
+        log.warn(`${hook.kind} ${reason}`);
+        done({ ok: false, reason });
       });
       proc.once('exit', (code, signal) => {
         if (code !== 0) {
           const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-          log.warn(`${hook.kind} ${how} (status ${shellStatus(code, signal)})`);
+          const reason = `${how} (status ${shellStatus(code, signal)})`;
+          log.warn(`${hook.kind} ${reason}`);
+          done({ ok: false, reason });
         } else {
           log.debug(`${hook.kind} done`);
+          done({ ok: true });
         }
-        done();
       });
     });
   }

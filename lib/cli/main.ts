@@ -220,7 +220,14 @@ class ElectRunCommand {
 
   // ------------------------------------------------------------- election events
 
-  private becomeMaster(term: MasterTerm): void {
+  /**
+   * Runs `--master-cmd` (behind the hooks already queued) and waits for it,
+   * then starts the `--run` child. A failing `--master-cmd` rejects, as the
+   * Go tool's `BecomeMaster` returns its error: the engine then ends the
+   * term, reports the error (`--error-cmd`), deletes the election file so a
+   * new election runs, and sits that election out.
+   */
+  private async becomeMaster(term: MasterTerm): Promise<void> {
     const { opts, log } = this;
     if (term.signal.aborted || this.shuttingDown) return;
     log.log(`became master (term ${term.fencingToken})`);
@@ -230,13 +237,24 @@ class ElectRunCommand {
       { once: true },
     );
     const env = { MASTER: opts.address, FENCING_TOKEN: String(term.fencingToken) };
+    if (opts.masterCmd) {
+      const outcome = await this.hooks.submit({
+        kind: 'master-cmd',
+        command: opts.masterCmd,
+        env,
+      });
+      // A term that ended meanwhile, or shutdown (which stops hooks), has nothing to give up.
+      if (term.signal.aborted || this.shuttingDown) return;
+      if (!outcome.ok) {
+        throw new Error(`--master-cmd ${outcome.reason}: giving up mastership`);
+      }
+    }
     if (this.supervisor) {
       this.supervisor.start(env);
       // beforeRelease stops it; this guards a term that ends without one (the election stopping).
       const supervisor = this.supervisor;
       term.signal.addEventListener('abort', () => void this.stopChild(supervisor), { once: true });
     }
-    if (opts.masterCmd) this.hooks.enqueue({ kind: 'master-cmd', command: opts.masterCmd, env });
   }
 
   private becomeSlave(master: string, fencingToken: number): void {

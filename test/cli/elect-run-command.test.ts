@@ -126,6 +126,48 @@ describe('elect-run-command', () => {
     expect(master.exit).toBeUndefined();
   });
 
+  it('a failing --master-cmd gives up mastership, as the Go tool does: the other participant takes over', async () => {
+    const observer = ws.start('observer', ['--observe', ...TIMING_FLAGS]);
+    // A's master hook records each run, then fails.
+    const a = ws.start('A', [
+      '--participate',
+      '--address',
+      A,
+      ...TIMING_FLAGS,
+      '--master-cmd',
+      `printf '%s\\n' "$MASTER" >> ${ws.path('a.master')}; exit 3`,
+      '--error-cmd',
+      `printf '%s\\n' >> ${ws.path('a.errors')}`,
+    ]);
+    const [, term] = await a.line('stderr', /became master \(term (\d+)\)/);
+    // B joins once A has won (and failed): it takes over, and stays master.
+    const b = ws.start('B', participant(B, 'b'));
+    await b.until(() => ws.read('b.master') !== '', "B's master hook");
+    expect(ws.lines('b.master')).toEqual([B]);
+    const [, bTerm] = await b.line('stderr', /became master \(term (\d+)\)/);
+    expect(Number(bTerm)).toBeGreaterThan(Number(term));
+
+    // A ran its hook, reported the failure through --error-cmd, stepped down
+    // (deleting the election file: a new election) and follows B.
+    expect(ws.lines('a.master')[0]).toBe(A);
+    await a.line('stderr', /master-cmd exited with code 3/);
+    await a.line('stderr', new RegExp(`steps down from master term ${term}: becomeMaster failed`));
+    await a.until(
+      () => ws.read('a.errors').includes('--master-cmd exited with code 3'),
+      'the error hook',
+    );
+    await a.line(
+      'stderr',
+      new RegExp(`following master ${B.replace(/\./g, '\\.')} \\(term ${bTerm}\\)`),
+    );
+    const bLine = `master ${B} term ${bTerm}`;
+    await observer.until(() => observer.stdout.includes(bLine), `"${bLine}"`);
+    // B stays master: its term is the last change the observer saw.
+    expect(observer.stdout.filter((l) => l.startsWith('master ')).at(-1)).toBe(bLine);
+    expect(a.exit).toBeUndefined(); // a failing hook is not fatal
+    expect(b.exit).toBeUndefined();
+  });
+
   it('--observe prints every change of master; --force-election starts a new term', async () => {
     const observer = ws.start('observer', ['--observe', ...TIMING_FLAGS]);
     const a = ws.start('A', participant(A, 'a'));
