@@ -5,12 +5,13 @@
  *
  *     node dist/sample/demo.js [--short] [--verbose]
  *
- * Doozer: the embedded server, in this process, unless `DOOZER_URI` (and
- * `DOOZER_BOOT_URI` for a `cn=` URI) names one. See docs/sample-and-demo.md.
+ * Doozer: the embedded server, run as the package's `doozer-dev-server` bin
+ * (a child process), unless `DOOZER_URI` (and `DOOZER_BOOT_URI` for a `cn=`
+ * URI) names one. See docs/sample-and-demo.md.
  */
 import { parseDoozerUri } from 'nestjs-master-election/doozer';
-import { DoozerServer } from 'nestjs-master-election/testing';
 import { bold, cyan, dim, green, ms, red, say, yellow } from './demo/console.js';
+import { DevServer } from './demo/dev-server.js';
 import { MasterObserver, type LeaseOnStart, type MasterSighting } from './demo/observer.js';
 import { Replica, type ReplicaExit, type ReplicaLog } from './demo/replica.js';
 import { DEMO_TIMINGS, type DemoTimings } from './demo/timings.js';
@@ -60,7 +61,7 @@ class Demo {
   private readonly timings: DemoTimings;
   private readonly replicas: Replica[] = [];
   private readonly failure = new AbortController();
-  private server: DoozerServer | undefined;
+  private server: DevServer | undefined;
   private observer: MasterObserver | undefined;
   private cleaning: Promise<void> | undefined;
 
@@ -73,9 +74,10 @@ class Demo {
     if (!this.failure.signal.aborted) this.failure.abort(reason);
   }
 
-  /** Last resort, on exit: no replica outlives the demo. */
+  /** Last resort, on exit: no replica (nor the server) outlives the demo. */
   killAll(): void {
     for (const r of this.replicas) r.kill('SIGKILL');
+    this.server?.kill();
   }
 
   /** Runs the three steps; throws a {@link DemoError} (or the abort reason) when one fails. */
@@ -212,7 +214,7 @@ class Demo {
     return { master: replica, ms: elapsed };
   }
 
-  /** Stops every replica (SIGTERM, then SIGKILL if it hangs), the observer and the embedded server. Idempotent. */
+  /** Stops every replica (SIGTERM, then SIGKILL if it hangs), the observer and the server process. Idempotent. */
   cleanup(): Promise<void> {
     this.cleaning ??= this.doCleanup();
     return this.cleaning;
@@ -233,7 +235,8 @@ class Demo {
       }),
     );
     await this.observer?.close().catch(() => undefined);
-    await this.server?.close();
+    // Last, so that the replicas could resign.
+    await this.server?.stop();
   }
 
   // ---------------------------------------------------------------- helpers
@@ -246,11 +249,15 @@ class Demo {
       say(`${bold('Doozer')}    ${parseDoozerUri(uri).toString()} (from DOOZER_URI)`);
       return { uri, bootUri };
     }
-    this.server = await DoozerServer.start({ host: '127.0.0.1', port: 0 });
+    const server = await DevServer.start(PATIENCE_MS, this.failure.signal);
+    this.server = server;
+    void server.exited.then(() => {
+      if (!this.cleaning) this.stop(new DemoError('doozer-dev-server exited unexpectedly'));
+    });
     say(
-      `${bold('Doozer')}    embedded server on ${this.server.address} ${dim('(set DOOZER_URI to use your own)')}`,
+      `${bold('Doozer')}    doozer-dev-server on ${server.address}, pid ${server.pid} ${dim('(set DOOZER_URI to use your own)')}`,
     );
-    return { uri: this.server.uri, bootUri: undefined };
+    return { uri: server.uri, bootUri: undefined };
   }
 
   private replicaEnv(uri: string, bootUri: string | undefined): NodeJS.ProcessEnv {
@@ -443,7 +450,7 @@ const USAGE = `Usage: node dist/sample/demo.js [--short] [--verbose]
   --short     shorter election timings (lease 1000 ms), for CI; also DEMO_SHORT=1
   --verbose   show every log line of the replicas; also DEMO_VERBOSE=1
 
-Uses the embedded Doozer server unless DOOZER_URI (and DOOZER_BOOT_URI) is set.`;
+Starts doozer-dev-server (dist/lib/server/cli.js) unless DOOZER_URI (and DOOZER_BOOT_URI) is set.`;
 
 function parseArgs(argv: readonly string[]): DemoOptions | 'help' {
   const flag = (env: string | undefined): boolean => env !== undefined && env !== '' && env !== '0';

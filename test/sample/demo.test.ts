@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_TIMINGS } from '../../sample/demo/timings.js';
+import { waitFor } from '../support/wait.js';
 
 const DEMO = fileURLToPath(new URL('../../dist/sample/demo.js', import.meta.url));
 /** Limit of one demo run: it takes a few seconds, but a loaded 2-core machine is slow to boot Nest. */
@@ -95,6 +96,15 @@ class DemoRun {
     });
   }
 
+  /** The pid of the doozer-dev-server it started, from the line `Doozer    doozer-dev-server on …, pid 1234`. */
+  serverPid(): number | undefined {
+    for (const l of this.lines) {
+      const m = /^Doozer\s+doozer-dev-server on 127\.0\.0\.1:\d+, pid (\d+)\b/.exec(l);
+      if (m) return Number(m[1]);
+    }
+    return undefined;
+  }
+
   /** The replicas' pids, from the lines `A  pid 1234  http://…`. */
   replicaPids(): number[] {
     return this.lines.flatMap((l) => {
@@ -107,12 +117,18 @@ class DemoRun {
     this.proc.kill(signal);
   }
 
-  /** SIGKILL to the whole process group: whatever is left of the demo and its replicas. */
+  /**
+   * SIGKILL to the whole process group (whatever is left of the demo and its
+   * replicas) and to the server, which runs in a group of its own.
+   */
   destroy(): void {
-    try {
-      process.kill(-this.proc.pid!, 'SIGKILL');
-    } catch {
-      // nobody left
+    const server = this.serverPid();
+    for (const target of [-this.proc.pid!, ...(server && isAlive(server) ? [server] : [])]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // nobody left
+      }
     }
   }
 }
@@ -172,6 +188,10 @@ describe('npm run demo', () => {
       const pids = demo.replicaPids();
       expect(pids).toHaveLength(3);
       expect(pids.filter(isAlive)).toEqual([]);
+      // The Doozer server was the doozer-dev-server bin, stopped with the rest.
+      const server = demo.serverPid();
+      expect(server, demo.output).toBeGreaterThan(0);
+      expect(isAlive(server!)).toBe(false);
     },
   );
 
@@ -184,5 +204,29 @@ describe('npm run demo', () => {
     const pids = demo.replicaPids();
     expect(pids).toHaveLength(3);
     expect(pids.filter(isAlive)).toEqual([]);
+    const server = demo.serverPid();
+    expect(server, demo.output).toBeGreaterThan(0);
+    expect(isAlive(server!)).toBe(false);
   });
+
+  it(
+    'a demo killed with SIGKILL leaves no replica nor server behind',
+    { timeout: RUN_MS },
+    async () => {
+      const demo = start('--short');
+      await demo.line(/^\s+master: /);
+      const pids = demo.replicaPids();
+      const server = demo.serverPid();
+      expect(pids).toHaveLength(3);
+      expect(server, demo.output).toBeGreaterThan(0);
+      demo.signal('SIGKILL');
+      await demo.exited;
+      // Each child sees the pipe on its stdin close and shuts down on its own.
+      await waitFor(
+        () => [...pids, server!].every((pid) => !isAlive(pid)),
+        'the replicas and the server to exit',
+        { timeoutMs: 30_000 },
+      );
+    },
+  );
 });
