@@ -119,13 +119,24 @@ export class Harness {
       app = http;
     }
     let closed = false;
+    let initError: unknown;
     const close = async (): Promise<void> => {
       if (closed) return;
       closed = true;
-      await app.close();
+      try {
+        await app.close();
+      } catch (err) {
+        // Nest 11's close() rethrows the error of a failed init(); Nest 12's does not.
+        if (initError === undefined || err !== initError) throw err;
+      }
     };
     this.defer(close);
-    await app.init();
+    try {
+      await app.init();
+    } catch (err) {
+      initError = err;
+      throw err;
+    }
     return {
       app,
       close,
