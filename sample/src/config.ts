@@ -9,8 +9,8 @@
  * | `PORT`                       | `3000`        | HTTP port on 127.0.0.1; `0` picks a free one (logged at start)       |
  * | `ELECTION_NAME`              | `sample-jobs` | the election: file `/ns/service/master/<name>`                       |
  * | `ELECTION_LEASE_MS`          | library's     | others replace a master not seen renewing for this long (10000)      |
- * | `ELECTION_RENEW_DEADLINE_MS` | library's     | a master that could not renew for this long steps down (7000)        |
- * | `ELECTION_RETRY_PERIOD_MS`   | library's     | the master renews its lease this often (2000)                        |
+ * | `ELECTION_RENEW_DEADLINE_MS` | library's     | a master that could not renew for this long steps down (min(7000, 70% of the lease)) |
+ * | `ELECTION_RETRY_PERIOD_MS`   | library's     | the master renews its lease this often (min(2000, renew deadline / 3.5)) |
  * | `LOG_FORMAT`                 | `text`        | `json`: one JSON object per log line                                 |
  * | `LOG_LEVEL`                  | `log`         | `debug` adds the election engine's decisions and skipped leader jobs |
  */
