@@ -100,8 +100,13 @@ function checkTimeout(value: number | undefined, what: string): number | undefin
 
 function noop(): void {}
 
-/** Default keepalive: probe after 5 s of silence, give up 5 s later. */
-const DEFAULT_KEEPALIVE = { intervalMs: 5000, timeoutMs: 5000 } as const;
+/**
+ * Default keepalive: probe after 3 s of silence (longer than the election's
+ * default 2 s renewal period, so its followers, which hear every renewal,
+ * never need a probe), give up 2 s later: a dead connection is noticed within
+ * about 6 s, under the election's default 7 s renew deadline.
+ */
+const DEFAULT_KEEPALIVE = { intervalMs: 3000, timeoutMs: 2000 } as const;
 
 function resolveKeepalive(
   option: DoozerClientOptions['keepalive'],
@@ -579,6 +584,21 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
   }
 
   /**
+   * Drops the current connection and reconnects, to the next `ca` address,
+   * as if the connection had failed: requests outstanding on it reject with
+   * {@link DoozerConnectionError} (queued and later ones wait for the new
+   * connection). For callers that see a connection stop answering: the
+   * election calls it when a lease renewal goes unanswered, so that a master
+   * on a node that died silently moves to a live one before its deadline.
+   * No-op while not connected, or when `reconnect` is off.
+   */
+  reconnect(reason = 'reconnection requested'): void {
+    const conn = this.#conn;
+    if (conn === undefined || this.#backoff === undefined || this.#closed) return;
+    conn.fail(new DoozerConnectionError(`${reason}: dropping ${conn.address}`, conn.address));
+  }
+
+  /**
    * Closes the client: outstanding and queued requests reject with
    * {@link DoozerConnectionError}, no reconnection happens any more, and the
    * `closed` event is emitted. Idempotent; resolves once the socket is closed.
@@ -794,6 +814,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
         if (!conn.open) return;
         if (probing || performance.now() - conn.lastHeardAt < intervalMs) return;
         probing = true;
+        const sentAt = performance.now();
         const op = new Op(
           create(RequestSchema, { verb: Verb.REV }),
           Verb.REV,
@@ -805,15 +826,22 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
         op.promise.then(
           () => (probing = false),
           (e: unknown) => {
-            probing = false;
-            if (e instanceof DoozerTimeoutError && conn.open) {
+            if (!(e instanceof DoozerTimeoutError)) {
+              probing = false;
+              return;
+            }
+            // Timers run before sockets are read: after a stall of the event
+            // loop the answer may be waiting unread. Read first, then judge.
+            setImmediate(() => {
+              probing = false;
+              if (!conn.open || conn.lastHeardAt > sentAt) return;
               conn.fail(
                 new DoozerConnectionError(
                   `no answer from ${conn.address} within ${timeoutMs} ms of a keepalive probe: connection presumed dead`,
                   conn.address,
                 ),
               );
-            }
+            });
           },
         );
       },

@@ -49,7 +49,8 @@ export interface DoozerClientOptions {
    * the connection for `intervalMs`, the client sends a REV (a read); if it is
    * not answered within `timeoutMs` the connection is closed as dead and the
    * client reconnects (to the next address). `false` turns it off. Default
-   * `{ intervalMs: 5000, timeoutMs: 5000 }`.
+   * `{ intervalMs: 3000, timeoutMs: 2000 }`: a dead connection is noticed
+   * within about 6 s.
    */
   keepalive?: false | DoozerKeepaliveOptions;
   /** Diagnostics sink. Default: silent. */
@@ -76,9 +77,9 @@ export interface DoozerClientOptions {
 
 /** See {@link DoozerClientOptions.keepalive}. */
 export interface DoozerKeepaliveOptions {
-  /** Probe after this long without hearing from the server. Default 5000. */
+  /** Probe after this long without hearing from the server. Default 3000. */
   intervalMs?: number;
-  /** A probe unanswered this long means the connection is dead. Default 5000. */
+  /** A probe unanswered this long means the connection is dead. Default 2000. */
   timeoutMs?: number;
 }
 

@@ -5,6 +5,7 @@ import {
   DoozerConnectionError,
   DoozerError,
   DoozerPermissionError,
+  DoozerTimeoutError,
   DoozerTooLateError,
 } from '../doozer/errors.js';
 import type { Clock } from './clock.js';
@@ -33,7 +34,10 @@ import type {
 } from './types.js';
 
 /** What the engine needs of a Doozer client. */
-type Doozer = Pick<DoozerClient, 'rev' | 'get' | 'set' | 'del' | 'wait' | 'state' | 'connectionId'>;
+type Doozer = Pick<
+  DoozerClient,
+  'rev' | 'get' | 'set' | 'del' | 'wait' | 'state' | 'connectionId' | 'reconnect'
+>;
 
 /** The election file as last observed: `null` when missing. */
 interface ElectionFile {
@@ -106,6 +110,8 @@ class Term implements MasterTerm {
 
   /** Set when `becomeMaster` is called: from then on this process is master. */
   announced = false;
+  /** Monotonic time at which the lease was won. */
+  readonly wonAt: number;
 
   constructor(
     readonly fencingToken: number,
@@ -119,7 +125,9 @@ class Term implements MasterTerm {
     /** Monotonic time after which this term is over. */
     public validUntil: number,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.wonAt = clock.now();
+  }
 
   get deadline(): number {
     return this.validUntil;
@@ -317,7 +325,7 @@ export class MasterElectionClient {
   /** The current master as last seen (`''` when none): local state only, cheap, possibly stale. */
   getCurrentMaster(): string {
     this.expire();
-    if (this.term?.announced) return this.address;
+    if (this.term) return this.term.announced ? this.address : '';
     return this.election?.master ?? '';
   }
 
@@ -331,7 +339,8 @@ export class MasterElectionClient {
 
   /** The fencing token of the current master term (ours or the one we follow), 0 when no master is known. */
   get fencingToken(): number {
-    return this.term?.fencingToken ?? this.election?.rev ?? 0;
+    if (this.term) return this.term.announced ? this.term.fencingToken : 0;
+    return this.election?.rev ?? 0;
   }
 
   /** This process's master term while it is master. */
@@ -387,7 +396,7 @@ export class MasterElectionClient {
    * when not master.
    */
   async resign(): Promise<void> {
-    if (!this.term) return;
+    if (!this.term?.announced) return;
     const token = this.term.fencingToken;
     // Bounded: while the server is unreachable the release cannot finish; it
     // goes on in the background, and the lease runs out for others anyway.
@@ -410,7 +419,7 @@ export class MasterElectionClient {
     const until = this.clock.now() + this.opts.renewDeadlineMs;
     const left = (): number => Math.max(0, until - this.clock.now());
     if (this.creating || this.acquiring || this.deposing) {
-      await this.withTimeout(this.whenIdle(), left(), 'the election write in progress');
+      await this.withTimeout(this.writesSettled(), left(), 'the election write in progress');
     }
     const token = this.term?.fencingToken;
     const cleanup =
@@ -422,7 +431,7 @@ export class MasterElectionClient {
       left(),
       token !== undefined ? `release of term ${token}` : 'clean-up',
     );
-    this.stop();
+    this.stop(left());
     await this.stoppedPromise;
   }
 
@@ -438,6 +447,12 @@ export class MasterElectionClient {
     if (this.stopped) reason = 'election stopped';
     else if (this.term && this.clock.now() >= this.term.validUntil)
       reason = 'master past its renew deadline has not stepped down (stuck)';
+    else if (
+      this.term &&
+      !this.term.announced &&
+      this.clock.now() - this.term.wonAt >= this.opts.retryPeriodMs
+    )
+      reason = 'won the election but becomeMaster waits behind a notification handler (stuck)';
     else if (!connected) reason = `Doozer connection is ${this.doozer.state}`;
     else if (!this.synced) reason = 'resynchronising with the server';
     this.expire();
@@ -449,6 +464,11 @@ export class MasterElectionClient {
    * notification has been delivered.
    * @internal For tests.
    */
+  /** Resolves once no request of the election is in flight (notifications aside). */
+  private async writesSettled(): Promise<void> {
+    while (this.inflight > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
   async whenIdle(): Promise<void> {
     for (;;) {
       await this.delivery;
@@ -482,6 +502,7 @@ export class MasterElectionClient {
     ]);
     if (this.stopped || epoch !== this.epoch) return;
     if (rev < this.storeRev) this.storeReset(rev);
+    const newConnection = conn !== this.conn;
     this.storeRev = rev;
     this.conn = conn;
     const election = e.rev === 0 ? null : { rev: e.rev, master: e.text };
@@ -490,6 +511,12 @@ export class MasterElectionClient {
     }
     const lease = leaseFile(l.rev, l.text);
     if (!sameLease(lease, this.lease)) this.observe({ kind: 'lease', file: lease });
+    else if (lease.rev === 0 && newConnection && !this.creating) {
+      // A missing lease looks the same in any store: it cannot show that this
+      // is the store we saw it missing in (a server restarted empty may have
+      // come back to our rev meanwhile). Wait it out again from now.
+      this.electionSeenAt = this.leaseSeenAt = this.clock.now();
+    }
     this.watchRev = rev + 1;
     this.synced = true;
     this.updateState();
@@ -786,6 +813,13 @@ export class MasterElectionClient {
       if (this.ownElectionRevs.size > 16) {
         this.ownElectionRevs.delete(this.ownElectionRevs.values().next().value as number);
       }
+      if (this.closing) {
+        // Closing: do not take the lease, just give the election file back.
+        this.creating = false;
+        this.flushBuffered();
+        void this.addCleanup(rev, newNonce(), { conn, leaseRev: 0, seq: -1 });
+        return;
+      }
       this.acquiring = { electionRev: rev };
       this.debug(`created the election file at rev ${rev}; taking the lease`);
       this.flushBuffered();
@@ -896,14 +930,23 @@ export class MasterElectionClient {
     if (this.term !== term || term.renewing || this.stopped) return;
     const now = this.clock.now();
     if (now >= term.validUntil) return this.evaluate();
+    if (!term.announced) {
+      // becomeMaster waits behind a notification handler that has not
+      // finished. A term nobody was told of is not kept alive: unless it is
+      // announced before its deadline, it ends there and others take over.
+      this.setTimer('renew', this.opts.retryPeriodMs / 4, () => this.renew(term));
+      return;
+    }
     const seq = ++term.lastAttempt;
     term.attempts.set(seq, now);
     term.renewing = true;
     const record = this.record('held', term.fencingToken, seq, term.nonce);
     this.spawn(async () => {
       try {
+        // An answer is due within a retry period; a connection that gives
+        // none is given up below, leaving time to renew on another.
         const rev = await this.doozer.set(this.leasePath, term.leaseRev, record, {
-          timeoutMs: Math.max(1, term.validUntil - now),
+          timeoutMs: Math.max(1, Math.min(term.validUntil - now, this.opts.retryPeriodMs)),
           connectionId: term.leaseConn,
         });
         this.sampleRtt(now);
@@ -916,6 +959,12 @@ export class MasterElectionClient {
         // state): read the lease on the current connection to learn where we stand.
         if (isRevMismatch(err) || term.leaseConn !== this.doozer.connectionId) {
           return this.resolveRenewal(term);
+        }
+        if (err instanceof DoozerTimeoutError && term.leaseConn === this.doozer.connectionId) {
+          this.log.warn(
+            `election ${this.name}: renewal ${seq} of term ${term.fencingToken} got no answer within ${this.opts.retryPeriodMs} ms; reconnecting`,
+          );
+          this.doozer.reconnect(`election ${this.name}: lease renewal unanswered`);
         }
         this.debug(`renewal ${seq} of term ${term.fencingToken} failed: ${describe(err)}`);
         const retry = this.opts.retryPeriodMs * (0.25 + Math.random() / 4);
@@ -1035,7 +1084,12 @@ export class MasterElectionClient {
     this.log[voluntary ? 'log' : 'warn'](
       `election ${this.name}: ${this.address} ${err.message.replace(/^stepped/, 'steps')}`,
     );
-    if (reason === 'resigned' || reason === 'become-master-failed') {
+    if (!term.announced) {
+      this.log.warn(
+        `election ${this.name}: term ${term.fencingToken} ended before becomeMaster could be called (a notification handler is still running); it is given back`,
+      );
+    }
+    if (reason === 'resigned' || reason === 'become-master-failed' || !term.announced) {
       this.abstain = {
         until: this.clock.now() + this.opts.leaseMs,
         afterToken: term.fencingToken,
@@ -1233,7 +1287,8 @@ export class MasterElectionClient {
     this.stop();
   }
 
-  private stop(): void {
+  /** Stops; `stoppedPromise` settles once queued notifications are delivered, or after `deliveryLimitMs`. */
+  private stop(deliveryLimitMs = this.opts.renewDeadlineMs): void {
     if (this.stopped) return;
     this.stopped = true;
     if (this.term) {
@@ -1258,7 +1313,7 @@ export class MasterElectionClient {
     void Promise.race([
       this.delivery,
       new Promise<void>((resolve) => {
-        timer = this.clock.setTimer(resolve, this.opts.renewDeadlineMs);
+        timer = this.clock.setTimer(resolve, deliveryLimitMs);
       }),
     ]).then(() => {
       this.clock.clearTimer(timer);

@@ -40,7 +40,12 @@ async function connected(
   extra = '',
 ): Promise<{ client: DoozerClient; conn: RawConn }> {
   const [client, conn] = await Promise.all([
-    DoozerClient.connect(server.uri(extra), { reconnect: FAST_RECONNECT, ...options }),
+    // No keepalive unless a test asks: the fixtures answer only what a test scripts.
+    DoozerClient.connect(server.uri(extra), {
+      reconnect: FAST_RECONNECT,
+      keepalive: false,
+      ...options,
+    }),
     server.nextConnection(),
   ]);
   track(client);
@@ -948,6 +953,59 @@ describe('DoozerClient over a raw socket', () => {
     silent = false;
     await nextEvent(client, 'reconnected');
     expect(await client.rev()).toBe(1);
+  });
+
+  it('keepalive: an event loop stall longer than the probe timeout is not taken for a dead server', async () => {
+    const busy = (ms: number): void => {
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+    };
+    let stalls = 0;
+    const server = await fixture((req) => {
+      if (req.verb !== Verb.REV) return undefined;
+      // Answer at once, then stall the whole process (client included) past the timeout.
+      if (stalls < 3) {
+        stalls++;
+        setImmediate(() => busy(150));
+      }
+      return { rev: 2n };
+    });
+    const { client, conn } = await connected(server, {
+      keepalive: { intervalMs: 20, timeoutMs: 40 },
+    });
+    const events: string[] = [];
+    const sub = client.state$.subscribe((e) => events.push(e.type));
+    defer(() => sub.unsubscribe());
+    await conn.receivedCount(6); // three stalled probes, then more
+    expect(events.filter((t) => t === 'disconnected')).toEqual([]);
+    expect(server.all).toHaveLength(1);
+  });
+
+  it('reconnect() drops the connection and reconnects to the next address', async () => {
+    const one = await fixture((req) =>
+      req.verb === Verb.SELF ? { value: text('one') } : undefined,
+    );
+    const two = await fixture((req) =>
+      req.verb === Verb.SELF ? { value: text('two') } : undefined,
+    );
+    const client = track(
+      await DoozerClient.connect(`doozer:?ca=${one.address}&ca=${two.address}`, {
+        startAt: 'first',
+        reconnect: FAST_RECONNECT,
+        keepalive: false,
+      }),
+    );
+    expect(await client.self()).toBe('one');
+    const id = client.connectionId;
+    const pending = rejection(client.wait('/w', 1));
+    const disconnected = nextEvent(client, 'disconnected', true);
+    client.reconnect('moving on');
+    const dropped = await disconnected;
+    expect(dropped.reason.message).toMatch(/moving on: dropping/);
+    expect(await pending).toBeInstanceOf(DoozerConnectionError);
+    await nextEvent(client, 'reconnected');
+    expect(client.connectionId).toBe(id + 1);
+    expect(await client.self()).toBe('two');
   });
 
   it('keepalive options are checked by name', async () => {

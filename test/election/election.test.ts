@@ -6,7 +6,9 @@ import {
   MasterStepDownError,
   electionPath,
   leasePath,
+  type MasterElectionEventReceiver,
   type MasterElectionOptions,
+  type MasterTerm,
 } from '../../lib/election/index.js';
 import { parseLease } from '../../lib/election/lease.js';
 import { DoozerServer } from '../../lib/testing/index.js';
@@ -49,6 +51,7 @@ async function join(
     clock?: ManualClock;
     name?: string;
     uri?: string;
+    receiverOverride?: Partial<MasterElectionEventReceiver>;
   } = {},
 ): Promise<Participant> {
   const clock = options.clock ?? new ManualClock();
@@ -57,13 +60,29 @@ async function join(
   });
   cleanup.push(() => client.close());
   const rec = new Recorder();
+  const receiver = options.receiverOverride
+    ? {
+        becomeMaster: (t: MasterTerm) => rec.becomeMaster(t),
+        becomeSlave: (m: string, token: number) => rec.becomeSlave(m, token),
+        electionError: (e: Error) => rec.electionError(e),
+        electionFatal: (e: Error) => rec.electionFatal(e),
+        ...options.receiverOverride,
+      }
+    : rec;
   const election = await MasterElectionClient.create(
     client,
     options.name ?? NAME,
     address,
     options.participating ?? true,
-    rec,
-    { ...TIMING, electionJitterMs: 0, ...options, clock, uri: undefined } as MasterElectionOptions,
+    receiver,
+    {
+      ...TIMING,
+      electionJitterMs: 0,
+      ...options,
+      clock,
+      uri: undefined,
+      receiverOverride: undefined,
+    } as MasterElectionOptions,
   );
   cleanup.push(() => election.close());
   return { election, rec, clock, client };
@@ -562,6 +581,95 @@ describe('MasterElectionClient: reconnection and store identity', () => {
     expect(term.signal.aborted).toBe(false);
     expect(a.election.isMaster()).toBe(true);
     expect(a.rec.errors()).toEqual([]);
+  });
+
+  it('a participant that comes back to a store restarted empty waits out a missing lease again', async () => {
+    const proxyA = await TcpProxy.start(server.port);
+    cleanup.push(() => proxyA.close());
+    const proxyM = await TcpProxy.start(server.port);
+    cleanup.push(() => proxyM.close());
+    // A sees the empty store (no election, no lease), then is cut off.
+    const a = await join('10.0.0.1:80', { uri: proxyA.uri });
+    await a.election.whenIdle();
+    proxyA.block();
+    await waitFor(() => a.client.state !== 'connected', 'A cut off');
+    // M waits out the missing lease and becomes master; then it is cut off too.
+    const m = await join('10.0.0.2:80', { uri: proxyM.uri });
+    await elect(m);
+    proxyM.block();
+    await waitFor(() => m.client.state !== 'connected', 'M cut off');
+    // The store is lost and comes back at A's rev, empty as A saw it.
+    await server.restart({ keepState: false });
+    a.clock.advance(3 * TIMING.leaseMs);
+    proxyA.unblock();
+    await waitFor(() => a.election.health().healthy, 'A resynced', {
+      step: () => a.clock.advance(10),
+    });
+    // Nothing proves M is gone: A waits a full lease from now.
+    a.clock.advance(TIMING.leaseMs - 50);
+    await a.election.whenIdle();
+    expect(a.election.isMaster()).toBe(false);
+    expect(m.election.isMaster()).toBe(true);
+    expect((await raw.get(E)).rev).toBe(0);
+    proxyM.unblock(); // (so that M can close: its clock does not run on its own)
+  });
+
+  it('a won term that cannot be announced (a handler hangs) is not kept: it ends at its deadline and another takes over', async () => {
+    const p1 = await join('10.0.0.1:80');
+    await elect(p1);
+    let release!: () => void;
+    const hung = new Promise<void>((r) => (release = r));
+    const p2 = await join('10.0.0.2:80', { receiverOverride: { becomeSlave: () => hung } });
+    try {
+      const p3 = await join('10.0.0.3:80');
+      await p3.election.whenIdle();
+      await p1.election.resign();
+      // p2 wins the free lease first, but its becomeSlave(p1) never returns.
+      const won = (): boolean => (p2.election as unknown as { term: unknown }).term !== null;
+      await waitFor(won, 'p2 wins', { step: tick(p2.clock) });
+      expect(p2.election.isMaster()).toBe(false);
+      expect(p2.election.getCurrentMaster()).toBe('');
+      await waitFor(
+        () => /becomeMaster waits/.test(p2.election.health().reason ?? ''),
+        'unhealthy',
+        {
+          step: () => p2.clock.advance(20),
+        },
+      );
+      // Not renewed: at its deadline the term ends and is given back.
+      await waitFor(() => p3.election.isMaster(), 'p3 master', {
+        step: () => {
+          p2.clock.advance(50);
+          p3.clock.advance(0);
+        },
+      });
+      expect(won()).toBe(false);
+      expect(p2.election.isMaster()).toBe(false);
+      expect(p2.rec.count('master')).toBe(0);
+    } finally {
+      release(); // (so that p2 can close: its notifications get delivered)
+    }
+  });
+
+  it('a master whose renewal goes unanswered drops the connection and renews on a new one', async () => {
+    const fast = { leaseMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 200 };
+    const a = await join('10.0.0.1:80', fast);
+    await elect(a);
+    const term = a.election.currentTerm!;
+    const deadline = term.deadline;
+    const before = a.client.connectionId;
+    server.pause(); // the server hangs: no answer, sockets stay open
+    a.clock.advance(fast.retryPeriodMs); // a renewal goes out
+    // Within a retry period (real time) of no answer, the master reconnects;
+    // the client's keepalive alone would take over 4 s.
+    await waitFor(() => a.client.connectionId > before, 'a reconnection', { timeoutMs: 3000 });
+    server.resume();
+    await waitFor(() => term.deadline > deadline, 'a renewal on the new connection', {
+      step: () => {
+        if (a.clock.now() < deadline - 50) a.clock.advance(10);
+      },
+    });
+    expect(a.election.isMaster()).toBe(true);
   });
 
   it('close() while the election write is in flight gives back what it wrote', async () => {
