@@ -103,10 +103,10 @@ function noop(): void {}
 /**
  * Default keepalive: probe after 3 s of silence (longer than the election's
  * default 2 s renewal period, so its followers, which hear every renewal,
- * never need a probe), give up 2 s later: a dead connection is noticed within
- * about 6 s, under the election's default 7 s renew deadline.
+ * never need a probe) and give a slow server 3 s to answer: a dead connection
+ * is noticed within about 7.5 s.
  */
-const DEFAULT_KEEPALIVE = { intervalMs: 3000, timeoutMs: 2000 } as const;
+const DEFAULT_KEEPALIVE = { intervalMs: 3000, timeoutMs: 3000 } as const;
 
 function resolveKeepalive(
   option: DoozerClientOptions['keepalive'],
@@ -588,8 +588,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
    * as if the connection had failed: requests outstanding on it reject with
    * {@link DoozerConnectionError} (queued and later ones wait for the new
    * connection). For callers that see a connection stop answering: the
-   * election calls it when a lease renewal goes unanswered, so that a master
-   * on a node that died silently moves to a live one before its deadline.
+   * keepalive does this for a connection that went silent.
    * No-op while not connected, or when `reconnect` is off.
    */
   reconnect(reason = 'reconnection requested'): void {

@@ -49,8 +49,8 @@ export interface DoozerClientOptions {
    * the connection for `intervalMs`, the client sends a REV (a read); if it is
    * not answered within `timeoutMs` the connection is closed as dead and the
    * client reconnects (to the next address). `false` turns it off. Default
-   * `{ intervalMs: 3000, timeoutMs: 2000 }`: a dead connection is noticed
-   * within about 6 s.
+   * `{ intervalMs: 3000, timeoutMs: 3000 }`: a dead connection is noticed
+   * within about 7.5 s.
    */
   keepalive?: false | DoozerKeepaliveOptions;
   /** Diagnostics sink. Default: silent. */
@@ -79,7 +79,7 @@ export interface DoozerClientOptions {
 export interface DoozerKeepaliveOptions {
   /** Probe after this long without hearing from the server. Default 3000. */
   intervalMs?: number;
-  /** A probe unanswered this long means the connection is dead. Default 2000. */
+  /** A probe unanswered this long means the connection is dead. Default 3000. */
   timeoutMs?: number;
 }
 

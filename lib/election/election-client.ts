@@ -5,7 +5,6 @@ import {
   DoozerConnectionError,
   DoozerError,
   DoozerPermissionError,
-  DoozerTimeoutError,
   DoozerTooLateError,
 } from '../doozer/errors.js';
 import type { Clock } from './clock.js';
@@ -36,7 +35,7 @@ import type {
 /** What the engine needs of a Doozer client. */
 type Doozer = Pick<
   DoozerClient,
-  'rev' | 'get' | 'set' | 'del' | 'wait' | 'state' | 'connectionId' | 'reconnect'
+  'rev' | 'get' | 'set' | 'del' | 'wait' | 'self' | 'state' | 'connectionId'
 >;
 
 /** The election file as last observed: `null` when missing. */
@@ -202,6 +201,8 @@ export class MasterElectionClient {
   private lease: LeaseFile = leaseFile(0, '');
   private leaseSeenAt = 0;
   private storeRev = 0;
+  /** The server node (SELF) the observed state was read from. */
+  private node = '';
   private watchRev = 0;
   /** The connection on which the observed state was read (0: none yet). */
   private conn = 0;
@@ -396,7 +397,7 @@ export class MasterElectionClient {
    * when not master.
    */
   async resign(): Promise<void> {
-    if (!this.term?.announced) return;
+    if (!this.term) return; // (an unannounced term is given back too: its becomeMaster is skipped)
     const token = this.term.fencingToken;
     // Bounded: while the server is unreachable the release cannot finish; it
     // goes on in the background, and the lease runs out for others anyway.
@@ -495,14 +496,15 @@ export class MasterElectionClient {
     this.watchAbort?.abort();
     const conn = await this.connected();
     const bound = this.bound(conn);
-    const rev = await this.doozer.rev(bound);
+    const [rev, node] = await Promise.all([this.doozer.rev(bound), this.doozer.self(bound)]);
     const [e, l] = await Promise.all([
       this.doozer.get(this.electionPath, rev, bound),
       this.doozer.get(this.leasePath, rev, bound),
     ]);
     if (this.stopped || epoch !== this.epoch) return;
     if (rev < this.storeRev) this.storeReset(rev);
-    const newConnection = conn !== this.conn;
+    const nodeChanged = this.node !== '' && node !== this.node;
+    this.node = node;
     this.storeRev = rev;
     this.conn = conn;
     const election = e.rev === 0 ? null : { rev: e.rev, master: e.text };
@@ -511,10 +513,11 @@ export class MasterElectionClient {
     }
     const lease = leaseFile(l.rev, l.text);
     if (!sameLease(lease, this.lease)) this.observe({ kind: 'lease', file: lease });
-    else if (lease.rev === 0 && newConnection && !this.creating) {
-      // A missing lease looks the same in any store: it cannot show that this
-      // is the store we saw it missing in (a server restarted empty may have
-      // come back to our rev meanwhile). Wait it out again from now.
+    else if (lease.rev === 0 && nodeChanged) {
+      // A missing lease looks the same in any store: on another node (or a
+      // restarted one, which may have lost its state and come back to our
+      // rev meanwhile) it cannot show that this is the store we saw it
+      // missing in. Wait it out again from now.
       this.electionSeenAt = this.leaseSeenAt = this.clock.now();
     }
     this.watchRev = rev + 1;
@@ -943,10 +946,8 @@ export class MasterElectionClient {
     const record = this.record('held', term.fencingToken, seq, term.nonce);
     this.spawn(async () => {
       try {
-        // An answer is due within a retry period; a connection that gives
-        // none is given up below, leaving time to renew on another.
         const rev = await this.doozer.set(this.leasePath, term.leaseRev, record, {
-          timeoutMs: Math.max(1, Math.min(term.validUntil - now, this.opts.retryPeriodMs)),
+          timeoutMs: Math.max(1, term.validUntil - now),
           connectionId: term.leaseConn,
         });
         this.sampleRtt(now);
@@ -959,12 +960,6 @@ export class MasterElectionClient {
         // state): read the lease on the current connection to learn where we stand.
         if (isRevMismatch(err) || term.leaseConn !== this.doozer.connectionId) {
           return this.resolveRenewal(term);
-        }
-        if (err instanceof DoozerTimeoutError && term.leaseConn === this.doozer.connectionId) {
-          this.log.warn(
-            `election ${this.name}: renewal ${seq} of term ${term.fencingToken} got no answer within ${this.opts.retryPeriodMs} ms; reconnecting`,
-          );
-          this.doozer.reconnect(`election ${this.name}: lease renewal unanswered`);
         }
         this.debug(`renewal ${seq} of term ${term.fencingToken} failed: ${describe(err)}`);
         const retry = this.opts.retryPeriodMs * (0.25 + Math.random() / 4);
