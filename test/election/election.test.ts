@@ -632,7 +632,19 @@ describe('MasterElectionClient: reconnection and store identity', () => {
     expect(a.clock.now() - resynced).toBeLessThan(TIMING.leaseMs / 2);
   });
 
-  it('a won term that cannot be announced (a handler hangs) is not kept: it ends at its deadline and another takes over', async () => {
+  /**
+   * p1 is master, p2's becomeSlave never returns, p3 follows; p1 resigns and
+   * p2 wins the free lease first, so its becomeMaster waits behind the hung
+   * handler. Runs `body`, then lets the handler return (so p2 can close).
+   */
+  async function withUnannouncedTerm(
+    body: (
+      p2: Participant,
+      p3: Participant,
+      won: () => boolean,
+      release: () => void,
+    ) => Promise<void>,
+  ): Promise<void> {
     const p1 = await join('10.0.0.1:80');
     await elect(p1);
     let release!: () => void;
@@ -642,9 +654,16 @@ describe('MasterElectionClient: reconnection and store identity', () => {
       const p3 = await join('10.0.0.3:80');
       await p3.election.whenIdle();
       await p1.election.resign();
-      // p2 wins the free lease first, but its becomeSlave(p1) never returns.
       const won = (): boolean => (p2.election as unknown as { term: unknown }).term !== null;
       await waitFor(won, 'p2 wins', { step: tick(p2.clock) });
+      await body(p2, p3, won, release);
+    } finally {
+      release();
+    }
+  }
+
+  it('a won term that cannot be announced (a handler hangs) is not kept: it ends at its deadline and another takes over', async () => {
+    await withUnannouncedTerm(async (p2, p3, won) => {
       expect(p2.election.isMaster()).toBe(false);
       expect(p2.election.getCurrentMaster()).toBe('');
       await waitFor(
@@ -664,32 +683,18 @@ describe('MasterElectionClient: reconnection and store identity', () => {
       expect(won()).toBe(false);
       expect(p2.election.isMaster()).toBe(false);
       expect(p2.rec.count('master')).toBe(0);
-    } finally {
-      release(); // (so that p2 can close: its notifications get delivered)
-    }
+    });
   });
 
   it('resign() during a won term not yet announced gives it back, and becomeMaster never comes', async () => {
-    const p1 = await join('10.0.0.1:80');
-    await elect(p1);
-    let release!: () => void;
-    const hung = new Promise<void>((r) => (release = r));
-    const p2 = await join('10.0.0.2:80', { receiverOverride: { becomeSlave: () => hung } });
-    try {
-      const p3 = await join('10.0.0.3:80');
-      await p3.election.whenIdle();
-      await p1.election.resign();
-      const won = (): boolean => (p2.election as unknown as { term: unknown }).term !== null;
-      await waitFor(won, 'p2 wins', { step: tick(p2.clock) });
+    await withUnannouncedTerm(async (p2, p3, won, release) => {
       await p2.election.resign();
       expect(won()).toBe(false);
       release();
       await p2.election.whenIdle();
       expect(p2.rec.count('master')).toBe(0);
       await waitFor(() => p3.election.isMaster(), 'p3 master', { step: tick(p3.clock) });
-    } finally {
-      release();
-    }
+    });
   });
 
   it('close() while the election write is in flight gives back what it wrote', async () => {
