@@ -100,6 +100,11 @@ function checkTimeout(value: number | undefined, what: string): number | undefin
 
 function noop(): void {}
 
+/** A request the client sends on a connection itself (ACCESS, keepalive), bypassing the queue. */
+function directOp(verb: Verb, fields: RequestFields, decode: Decode): Op {
+  return new Op(create(RequestSchema, { ...fields, verb }), verb, undefined, decode);
+}
+
 /**
  * Default keepalive: probe after 3 s of silence (longer than the election's
  * default 2 s renewal period, so its followers, which hear every renewal,
@@ -754,10 +759,9 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
       conn = new Connection(socket, address, this.#maxFrameBytes, this.#maxTag, this.#owner);
       this.#attemptConn = conn;
       if (this.#secret !== undefined) {
-        const op = new Op(
-          create(RequestSchema, { verb: Verb.ACCESS, value: Buffer.from(this.#secret, 'utf8') }),
+        const op = directOp(
           Verb.ACCESS,
-          undefined,
+          { value: Buffer.from(this.#secret, 'utf8') },
           decodeNothing,
         );
         conn.send(op);
@@ -814,12 +818,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
         if (probing || performance.now() - conn.lastHeardAt < intervalMs) return;
         probing = true;
         const sentAt = performance.now();
-        const op = new Op(
-          create(RequestSchema, { verb: Verb.REV }),
-          Verb.REV,
-          undefined,
-          decodeRev,
-        );
+        const op = directOp(Verb.REV, {}, decodeRev);
         op.arm(timeoutMs, undefined);
         conn.send(op);
         op.promise.then(

@@ -474,7 +474,7 @@ export class MasterElectionClient {
     for (;;) {
       await this.delivery;
       if (this.inflight === 0) return;
-      await new Promise<void>((r) => this.idleWaiters.push(r));
+      await this.writesSettled();
     }
   }
 

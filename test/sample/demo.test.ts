@@ -133,6 +133,15 @@ class DemoRun {
   }
 }
 
+/** The demo's three replicas and its doozer-dev-server have all exited. */
+function expectNothingLeft(demo: DemoRun): void {
+  const pids = demo.replicaPids();
+  expect(pids).toHaveLength(3);
+  expect(pids.filter(isAlive)).toEqual([]);
+  const server = demo.serverPid();
+  expect(server, demo.output).toBeGreaterThan(0);
+  expect(isAlive(server!)).toBe(false);
+}
 describe('npm run demo', () => {
   const runs: DemoRun[] = [];
   afterEach(async () => {
@@ -185,13 +194,8 @@ describe('npm run demo', () => {
       expect(handover).toBeLessThan(leaseMs);
       expect(demo.output).toContain(`bound: lease + retry period = ${leaseMs + retryPeriodMs} ms`);
 
-      const pids = demo.replicaPids();
-      expect(pids).toHaveLength(3);
-      expect(pids.filter(isAlive)).toEqual([]);
       // The Doozer server was the doozer-dev-server bin, stopped with the rest.
-      const server = demo.serverPid();
-      expect(server, demo.output).toBeGreaterThan(0);
-      expect(isAlive(server!)).toBe(false);
+      expectNothingLeft(demo);
     },
   );
 
@@ -201,12 +205,7 @@ describe('npm run demo', () => {
     demo.signal('SIGINT');
     expect(await demo.exited, demo.output).toEqual({ code: 130, signal: null });
     expect(demo.output).toMatch(/Interrupted \(SIGINT\): cleaning up/);
-    const pids = demo.replicaPids();
-    expect(pids).toHaveLength(3);
-    expect(pids.filter(isAlive)).toEqual([]);
-    const server = demo.serverPid();
-    expect(server, demo.output).toBeGreaterThan(0);
-    expect(isAlive(server!)).toBe(false);
+    expectNothingLeft(demo);
   });
 
   it(
