@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
+import { isWildcardHost } from '../net/listen.js';
 import { DEFAULT_MAX_FRAME_BYTES, isValidPathComponent } from '../wire/index.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { Engine } from './engine.js';
@@ -156,7 +157,7 @@ export class DoozerServer {
     server.startHeartbeat();
     const { logger, advertiseHost } = server.opts;
     logger.info?.(`doozer server listening on ${server.address} uri=${server.uri}`);
-    if (advertiseHost === undefined && isWildcard(server.boundHost)) {
+    if (advertiseHost === undefined && isWildcardHost(server.boundHost)) {
       logger.warn?.(
         `listening on the wildcard address ${server.boundHost}, which clients cannot dial, ` +
           `yet the uri and /ctl/ns advertise ${server.address}: set advertiseHost ` +
@@ -472,11 +473,6 @@ function randomNodeId(): string {
     acc &= (1 << bits) - 1;
   }
   return out;
-}
-
-/** True for the any-address binds (`0.0.0.0`, `::`), which no client can dial. */
-function isWildcard(host: string): boolean {
-  return host === '0.0.0.0' || host === '::';
 }
 
 function safeHostname(): string {
