@@ -136,4 +136,5 @@ async function main(argv: string[]): Promise<DoozerServer | undefined> {
   return server;
 }
 
-await main(process.argv.slice(2));
+// No top-level await: this file is also compiled to CommonJS (dist/cjs), which has none.
+void main(process.argv.slice(2));
