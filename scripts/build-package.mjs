@@ -98,11 +98,13 @@ function checkPackageJson(write) {
         `${JSON.stringify(want, null, 2)}\n(\`node scripts/build-package.mjs --write-package-json\` writes them)`,
     );
   }
-  const files = [expected.main, expected.types, ...Object.values(expected.bin)];
-  for (const target of Object.values(expected.exports)) {
-    if (typeof target === 'string') files.push(target);
-    else for (const c of Object.values(target)) files.push(c.types, c.default);
-  }
+  // Every file the package.json as written names (the one npm will publish).
+  const files = [];
+  const walk = (v) => {
+    if (typeof v === 'string') files.push(v);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk([pkg.main, pkg.types, pkg.bin, pkg.exports, pkg.typesVersions]);
   for (const f of new Set(files)) {
     if (!existsSync(at(f))) problems.push(`package.json names ${f}, which the build did not write`);
   }
