@@ -43,7 +43,10 @@ const FIXTURE = join(ROOT, 'test/packaging/fixtures/nest11-cjs');
 const TARBALL = 'nestjs-master-election.tgz';
 /** Cold npm caches download ~300 packages: be generous. */
 const INSTALL_MS = 300_000;
-const STEP_MS = 120_000;
+/** One step (tsc, jest, …): seconds alone, over a minute beside the whole suite on 2 cores. */
+const STEP_MS = 180_000;
+/** A test's own limit: its step's, and the time to report. */
+const TEST_MS = STEP_MS + 15_000;
 
 const REFRESH = `To refresh test/packaging/fixtures/nest11-cjs/package-lock.json:
   npm run build && D=$(mktemp -d) && cp -r test/packaging/fixtures/nest11-cjs "$D/app" &&
@@ -144,53 +147,79 @@ describe.concurrent('a Nest 11 CommonJS app installed from the packed tarball', 
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('type-checks with "module": "commonjs" (moduleResolution node)', async () => {
-    await run(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit'], app, STEP_MS);
-  });
+  it(
+    'type-checks with "module": "commonjs" (moduleResolution node)',
+    async () => {
+      await run(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit'], app, STEP_MS);
+    },
+    TEST_MS,
+  );
 
-  it('type-checks with "module": "node16" (require and import conditions, skipLibCheck off)', async () => {
-    const tsc = ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.node16.json'];
-    await run(process.execPath, tsc, app, STEP_MS);
-  });
+  it(
+    'type-checks with "module": "node16" (require and import conditions, skipLibCheck off)',
+    async () => {
+      const tsc = ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.node16.json'];
+      await run(process.execPath, tsc, app, STEP_MS);
+    },
+    TEST_MS,
+  );
 
-  it('runs its Jest test: a module boots on the embedded server and becomes master', async () => {
-    const jest = ['node_modules/jest/bin/jest.js', '--ci'];
-    const { stderr } = await run(process.execPath, jest, app, STEP_MS);
-    expect(stderr).toMatch(/Tests:\s+2 passed, 2 total/);
-  });
+  it(
+    'runs its Jest test: a module boots on the embedded server and becomes master',
+    async () => {
+      const jest = ['node_modules/jest/bin/jest.js', '--ci'];
+      const { stderr } = await run(process.execPath, jest, app, STEP_MS);
+      expect(stderr).toMatch(/Tests:\s+2 passed, 2 total/);
+    },
+    TEST_MS,
+  );
 
-  it('gives import and require one copy of every entry, across Nest DI too', async () => {
-    const entries = specifiers(pkg);
-    const { stdout } = await run(process.execPath, ['check-dual.mjs', ...entries], app, STEP_MS);
-    const report = JSON.parse(stdout) as { checked: Record<string, number>; master: boolean };
-    expect(Object.keys(report.checked)).toEqual(entries);
-    for (const n of Object.values(report.checked)) expect(n).toBeGreaterThan(0);
-    expect(report.master).toBe(true);
-  });
+  it(
+    'gives import and require one copy of every entry, across Nest DI too',
+    async () => {
+      const entries = specifiers(pkg);
+      const { stdout } = await run(process.execPath, ['check-dual.mjs', ...entries], app, STEP_MS);
+      const report = JSON.parse(stdout) as { checked: Record<string, number>; master: boolean };
+      expect(Object.keys(report.checked)).toEqual(entries);
+      for (const n of Object.values(report.checked)) expect(n).toBeGreaterThan(0);
+      expect(report.master).toBe(true);
+    },
+    TEST_MS,
+  );
 
-  it('runs both bins: doozer-dev-server, and elect-run-command becoming master on it', async () => {
-    const bin = (name: string): string => join(app, 'node_modules/.bin', name);
-    for (const [name, file] of Object.entries(pkg.bin)) {
-      expect(realpathSync(bin(name))).toBe(realpathSync(join(app, 'node_modules', pkg.name, file)));
-    }
-    const start = (name: string, args: string[]): ChildProcess =>
-      spawn(bin(name), args, { cwd: app, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    const server = start('doozer-dev-server', ['--listen', '127.0.0.1:0']);
-    let cli: ChildProcess | undefined;
-    try {
-      const [, uri] = await lineOf(server, /^doozer-dev-server listening on \S+ uri=(\S+)$/, 'uri');
-      cli = start('elect-run-command', [
-        ...['--doozer-uri', uri!, '--name', 'packaged', '--participate'],
-        ...['--address', '127.0.0.1:2', '--master-cmd', 'echo "master is $MASTER"'],
-        ...['--lease-ms', '1000', '--renew-deadline-ms', '600', '--retry-period-ms', '200'],
-      ]);
-      await lineOf(cli, /^master is 127\.0\.0\.1:2$/, 'the --master-cmd output');
-      // Both exit 0 on SIGTERM (docs/cli.md, lib/server/cli.ts).
-      expect(await stop(cli)).toBe(0);
-      expect(await stop(server)).toBe(0);
-    } finally {
-      if (cli) await stop(cli);
-      await stop(server);
-    }
-  });
+  it(
+    'runs both bins: doozer-dev-server, and elect-run-command becoming master on it',
+    async () => {
+      const bin = (name: string): string => join(app, 'node_modules/.bin', name);
+      for (const [name, file] of Object.entries(pkg.bin)) {
+        expect(realpathSync(bin(name))).toBe(
+          realpathSync(join(app, 'node_modules', pkg.name, file)),
+        );
+      }
+      const start = (name: string, args: string[]): ChildProcess =>
+        spawn(bin(name), args, { cwd: app, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      const server = start('doozer-dev-server', ['--listen', '127.0.0.1:0']);
+      let cli: ChildProcess | undefined;
+      try {
+        const [, uri] = await lineOf(
+          server,
+          /^doozer-dev-server listening on \S+ uri=(\S+)$/,
+          'uri',
+        );
+        cli = start('elect-run-command', [
+          ...['--doozer-uri', uri!, '--name', 'packaged', '--participate'],
+          ...['--address', '127.0.0.1:2', '--master-cmd', 'echo "master is $MASTER"'],
+          ...['--lease-ms', '1000', '--renew-deadline-ms', '600', '--retry-period-ms', '200'],
+        ]);
+        await lineOf(cli, /^master is 127\.0\.0\.1:2$/, 'the --master-cmd output');
+        // Both exit 0 on SIGTERM (docs/cli.md, lib/server/cli.ts).
+        expect(await stop(cli)).toBe(0);
+        expect(await stop(server)).toBe(0);
+      } finally {
+        if (cli) await stop(cli);
+        await stop(server);
+      }
+    },
+    TEST_MS,
+  );
 });
