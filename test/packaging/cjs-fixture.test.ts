@@ -5,7 +5,9 @@
  * its own package-lock.json). This suite packs the package (`npm pack`, from
  * the dist/ the global setup built), copies the fixture to a temporary
  * directory, installs it with `npm ci` (the npm registry must be reachable;
- * the npm cache makes later runs fast), and then, side by side:
+ * the npm cache makes later runs fast), and then, one step at a time (side
+ * by side they would save ~10 s but crowd the suites running next to them,
+ * such as the 20-process fault suite):
  *
  *  - type-checks it with `"module": "commonjs"` (moduleResolution node:
  *    `main`/`types`/`typesVersions`) and with `"module": "node16"` (the
@@ -128,7 +130,7 @@ function stop(child: ChildProcess): Promise<number | null> {
   });
 }
 
-describe.concurrent('a Nest 11 CommonJS app installed from the packed tarball', () => {
+describe('a Nest 11 CommonJS app installed from the packed tarball', () => {
   const pkg = packageJson();
   let dir = '';
   let app = '';
