@@ -5,7 +5,11 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'lib/wire/gen/'] },
+  {
+    // test/packaging/fixtures: apps of their own (own package.json and tsconfig), installed and
+    // checked by test/packaging.
+    ignores: ['dist/', 'node_modules/', 'coverage/', 'lib/wire/gen/', 'test/packaging/fixtures/'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

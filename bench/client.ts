@@ -35,9 +35,9 @@ interface Phase {
   ops: number;
 }
 
-/** Starts `dist/lib/server/cli.js` and resolves with its child and URI. */
+/** Starts `dist/lib/bin/doozer-dev-server.js` and resolves with its child and URI. */
 async function startServer(): Promise<{ child: ChildProcess; uri: string }> {
-  const cli = fileURLToPath(new URL('../lib/server/cli.js', import.meta.url));
+  const cli = fileURLToPath(new URL('../lib/bin/doozer-dev-server.js', import.meta.url));
   const child = spawn(
     process.execPath,
     [cli, '--listen', '127.0.0.1:0', '--heartbeat-ms', '0', '--history', '2000'],

@@ -450,7 +450,7 @@ const USAGE = `Usage: node dist/sample/demo.js [--short] [--verbose]
   --short     shorter election timings (lease 1000 ms), for CI; also DEMO_SHORT=1
   --verbose   show every log line of the replicas; also DEMO_VERBOSE=1
 
-Starts doozer-dev-server (dist/lib/server/cli.js) unless DOOZER_URI (and DOOZER_BOOT_URI) is set.`;
+Starts doozer-dev-server (dist/lib/bin/doozer-dev-server.js) unless DOOZER_URI (and DOOZER_BOOT_URI) is set.`;
 
 function parseArgs(argv: readonly string[]): DemoOptions | 'help' {
   const flag = (env: string | undefined): boolean => env !== undefined && env !== '' && env !== '0';

@@ -30,7 +30,8 @@ function storeUri(server: DoozerServer): string {
   return `doozer:?ca=${formatAddress({ host, port: server.port })}${sk}`;
 }
 
-await main(process.argv.slice(2), {
+// No top-level await: this file is also compiled to CommonJS (dist/cjs).
+main(process.argv.slice(2), {
   configure(program: Command) {
     program.addOption(
       new Option(
@@ -63,4 +64,7 @@ await main(process.argv.slice(2), {
       },
     };
   },
+}).catch((e: unknown) => {
+  process.stderr.write(`doozer-dev-server: ${(e as Error).message ?? String(e)}\n`);
+  process.exit(1);
 });

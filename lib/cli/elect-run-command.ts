@@ -9,4 +9,5 @@
  */
 import { main } from './main.js';
 
-process.exit(await main(process.argv.slice(2)));
+// No top-level await: this file is also compiled to CommonJS (dist/cjs), which has none.
+void main(process.argv.slice(2)).then((code) => process.exit(code));

@@ -1,6 +1,6 @@
-#!/usr/bin/env node
 /**
- * `doozer-dev-server`: runs the embedded Doozer server as a process.
+ * The CLI of `doozer-dev-server` (the bin is lib/bin/doozer-dev-server.ts,
+ * which adds the live view): runs the embedded Doozer server as a process.
  *
  *     doozer-dev-server [--listen 127.0.0.1:8046] [--advertise-host HOST] [--history N]
  *                       [--cluster-name local] [--heartbeat-ms N] [--max-frame-bytes N]
@@ -14,9 +14,7 @@
  * starting), 128 + the signal number at once on a second signal, 2 on bad
  * flags, 1 when it cannot listen.
  */
-import { realpathSync } from 'node:fs';
 import { constants } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DoozerServer } from './server.js';
 
@@ -154,14 +152,3 @@ export async function main(
   process.stdout.write(`doozer-dev-server listening on ${server.address} uri=${server.uri}\n`);
   return server;
 }
-
-/** True when node runs this file itself, not the composing bin that imports it. */
-function isEntryPoint(): boolean {
-  try {
-    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) await main(process.argv.slice(2));

@@ -3,8 +3,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { DemoError } from './wait.js';
 
-/** The compiled `doozer-dev-server` bin (dist/lib/server/cli.js), from dist/sample/demo/. */
-export const DEV_SERVER_CLI = new URL('../../lib/server/cli.js', import.meta.url);
+/** The compiled `doozer-dev-server` bin (dist/lib/bin/doozer-dev-server.js), from dist/sample/demo/. */
+export const DEV_SERVER_CLI = new URL('../../lib/bin/doozer-dev-server.js', import.meta.url);
 /** Preloaded: the server stops when the demo is gone (see exit-with-parent.ts). */
 const EXIT_WITH_PARENT = new URL('./exit-with-parent.js', import.meta.url);
 /** The one line the bin prints on stdout once it listens. */

@@ -12,9 +12,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../support/wait.js';
 
-/** The compiled CLI. */
+/** The compiled CLI, as the package's `bin` runs it. */
 export const CLI = fileURLToPath(
-  new URL('../../dist/lib/cli/elect-run-command.js', import.meta.url),
+  new URL('../../dist/cjs/cli/elect-run-command.js', import.meta.url),
 );
 
 /** Short election timings: a kill grace of 640 ms (800 ms gap minus 20%). */

@@ -1,5 +1,5 @@
 /**
- * The `doozer-dev-server` bin (dist/lib/bin/doozer-dev-server.js, what the
+ * The `doozer-dev-server` bin (dist/cjs/bin/doozer-dev-server.js, what the
  * package's `bin` runs) with `--http`: the server's CLI is unchanged (its own
  * suite, test/server/cli.test.ts, covers its flags), plus the live view.
  */
@@ -10,7 +10,7 @@ import { DoozerServer } from '../../lib/testing/index.js';
 import { waitFor } from '../support/wait.js';
 import { fetchText } from './helpers.js';
 
-const BIN = fileURLToPath(new URL('../../dist/lib/bin/doozer-dev-server.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../dist/cjs/bin/doozer-dev-server.js', import.meta.url));
 const LIVE = /^doozer-dev-server: live view on (http:\/\/\S+)$/m;
 
 function run(args: string[], env: Record<string, string> = {}) {

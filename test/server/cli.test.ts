@@ -1,6 +1,6 @@
 /**
  * The doozer-dev-server CLI end to end, as a child process. It runs the
- * compiled dist/lib/server/cli.js (exactly what the `bin` entry runs): the
+ * compiled dist/cjs/bin/doozer-dev-server.js (exactly what the `bin` entry runs): the
  * suite's global setup (test/support/global-setup.ts) compiles dist/ before
  * any test, so it always matches the sources under test.
  */
@@ -12,7 +12,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { Verb } from '../../lib/wire/index.js';
 import { connectRaw, ipv6Loopback, startServer, until, within } from './helpers.js';
 
-const CLI = fileURLToPath(new URL('../../dist/lib/server/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/cjs/bin/doozer-dev-server.js', import.meta.url));
 const LINE = /^doozer-dev-server listening on (\S+):(\d+) uri=(doozer:\?ca=\S+)$/;
 
 interface Run {
