@@ -4,16 +4,18 @@
  * the {@link Engine}'s business.
  */
 import type { Socket } from 'node:net';
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import {
   encodeFrame,
+  Err,
   FrameDecoder,
   FrameError,
   RequestSchema,
   ResponseSchema,
   type Response,
 } from '../wire/index.js';
-import type { Engine, Session } from './engine.js';
+import { respond, type Engine, type Session } from './engine.js';
+import { inspectRequest, MAX_REQUEST_FIELDS, pathTooLong } from './request-limits.js';
 import type { Waiter } from './waiters.js';
 
 /**
@@ -177,9 +179,23 @@ export class Connection implements Session {
   }
 
   private process(frame: Uint8Array): void {
+    // Refuse what would cost the decoder in proportion to the frame's size.
+    const shape = inspectRequest(frame);
+    if (shape.tooManyFields) {
+      this.fail(`request of ${frame.length} bytes has more than ${MAX_REQUEST_FIELDS} fields`);
+      return;
+    }
+    const { limits } = this.engine;
+    if (shape.pathBytes > limits.maxPathBytes) {
+      this.host.counters.requests++;
+      const req = create(RequestSchema, shape.tag === undefined ? {} : { tag: shape.tag });
+      const errDetail = pathTooLong(shape.pathBytes, limits);
+      this.reply(respond(req, { errCode: Err.BAD_PATH, errDetail }));
+      return;
+    }
     let request;
     try {
-      request = fromBinary(RequestSchema, frame);
+      request = fromBinary(RequestSchema, frame, { readUnknownFields: false });
     } catch (e) {
       this.fail(`undecodable request of ${frame.length} bytes (${(e as Error).message})`);
       return;

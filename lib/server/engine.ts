@@ -17,6 +17,12 @@ import {
 } from '../wire/index.js';
 import { compileGlob, GlobError, type Glob } from './glob.js';
 import {
+  DEFAULT_MAX_PATH_BYTES,
+  DEFAULT_MAX_PATH_DEPTH,
+  pathOverLimit,
+  type PathLimits,
+} from './request-limits.js';
+import {
   bodyBytes,
   childPath,
   DIR_REV,
@@ -54,6 +60,10 @@ export interface EngineOptions {
    * default.
    */
   readonly checkTags?: boolean;
+  /** Longest path or glob a request may carry (BAD_PATH past it). Default 4096. */
+  readonly maxPathBytes?: number;
+  /** Most components of a path or glob (BAD_PATH past it). Default 64. */
+  readonly maxPathDepth?: number;
 }
 
 /** The answer fields of one response (revs as numbers). */
@@ -80,8 +90,14 @@ export class Engine {
   private readonly ro: Buffer;
   private readonly selfValue: Uint8Array;
   private readonly walkCache = new Map<string, readonly string[]>();
+  /** The path limits every request is held to. */
+  readonly limits: PathLimits;
 
   constructor(readonly options: EngineOptions) {
+    this.limits = {
+      maxPathBytes: options.maxPathBytes ?? DEFAULT_MAX_PATH_BYTES,
+      maxPathDepth: options.maxPathDepth ?? DEFAULT_MAX_PATH_DEPTH,
+    };
     this.store = new Store(options.history, (event) => this.waiters.dispatch(event));
     this.rw = Buffer.from(options.rwSecret);
     this.ro = Buffer.from(options.roSecret);
@@ -108,6 +124,11 @@ export class Engine {
 
   /** Runs one request; the answer goes to `session.reply`, now or when it is due. */
   handle(session: Session, req: Request): void {
+    const overLimit = isFieldSet(req, F.path) ? pathOverLimit(req.path, this.limits) : undefined;
+    if (overLimit !== undefined) {
+      session.reply(respond(req, { errCode: Err.BAD_PATH, errDetail: overLimit }));
+      return;
+    }
     if (this.options.checkTags && session.pendingTags.has(req.tag)) {
       session.reply(respond(req, { errCode: Err.TAG_IN_USE }));
       return;

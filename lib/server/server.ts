@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { DEFAULT_MAX_FRAME_BYTES, isValidPathComponent } from '../wire/index.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { Engine } from './engine.js';
+import { DEFAULT_MAX_PATH_BYTES, DEFAULT_MAX_PATH_DEPTH } from './request-limits.js';
 import { CLOBBER, storedBytes, type Body } from './store.js';
 
 /** Options of {@link DoozerServer.start}. */
@@ -42,6 +43,21 @@ export interface DoozerServerOptions {
   heartbeatMs?: number | false;
   /** Largest request frame accepted; a client sending a bigger one is disconnected. Default 16 MiB. */
   maxFrameBytes?: number;
+  /**
+   * Longest path or glob a request may carry, in bytes. A request whose
+   * `path` field is longer is answered BAD_PATH (detail `path of N bytes
+   * exceeds maxPathBytes (M)`), whatever its verb, before the frame is even
+   * decoded; doozerd has no such limit. Default 4096. It must leave room for
+   * the node's own `/ctl` paths.
+   */
+  maxPathBytes?: number;
+  /**
+   * Most components (the number of `/`) a path or glob may have; past it a
+   * request is answered BAD_PATH (detail `path of N components exceeds
+   * maxPathDepth (M)`), whatever its verb. doozerd has no such limit.
+   * Default 64; at least 4 (`/ctl/node/<id>/addr`).
+   */
+  maxPathDepth?: number;
   /**
    * Most answer bytes that may wait unwritten on one connection. A client
    * that stops reading while its WAITs keep coming due is disconnected
@@ -107,6 +123,8 @@ interface Resolved {
   nodeId: string | undefined;
   heartbeatMs: number;
   maxFrameBytes: number;
+  maxPathBytes: number;
+  maxPathDepth: number;
   maxWriteBufferBytes: number;
   maxWaiting: number;
   checkTags: boolean;
@@ -366,6 +384,8 @@ export class DoozerServer {
       rwSecret: o.rwSecret,
       roSecret: o.roSecret,
       checkTags: o.checkTags,
+      maxPathBytes: o.maxPathBytes,
+      maxPathDepth: o.maxPathDepth,
     });
     const store = this.engine.store;
     const node = `/ctl/node/${this.currentNodeId}`;
@@ -416,6 +436,8 @@ function resolve(o: DoozerServerOptions): Resolved {
     nodeId: o.nodeId,
     heartbeatMs: o.heartbeatMs === undefined ? 1000 : heartbeatMs,
     maxFrameBytes,
+    maxPathBytes: o.maxPathBytes ?? DEFAULT_MAX_PATH_BYTES,
+    maxPathDepth: o.maxPathDepth ?? DEFAULT_MAX_PATH_DEPTH,
     maxWriteBufferBytes: o.maxWriteBufferBytes ?? 4 * maxFrameBytes,
     maxWaiting: o.maxWaiting ?? 1_000_000,
     checkTags: o.checkTags ?? false,
@@ -432,7 +454,14 @@ function resolve(o: DoozerServerOptions): Resolved {
       `heartbeatMs must be a non-negative number or false, got ${r.heartbeatMs}`,
     );
   }
-  for (const key of ['maxFrameBytes', 'maxWriteBufferBytes', 'maxWaiting'] as const) {
+  const positive = [
+    'maxFrameBytes',
+    'maxPathBytes',
+    'maxPathDepth',
+    'maxWriteBufferBytes',
+    'maxWaiting',
+  ] as const;
+  for (const key of positive) {
     if (!Number.isSafeInteger(r[key]) || r[key] < 1) {
       throw new RangeError(`${key} must be a positive integer, got ${r[key]}`);
     }
@@ -452,8 +481,30 @@ function resolve(o: DoozerServerOptions): Resolved {
       `nodeId must be a valid Doozer path component, got ${JSON.stringify(r.nodeId)}`,
     );
   }
+  checkCtlPaths(r);
   return r;
 }
+
+/** The path limits must admit the `/ctl` files the node writes (and clients read). */
+function checkCtlPaths(r: Resolved): void {
+  const id = r.nodeId ?? 'X'.repeat(RANDOM_NODE_ID_LENGTH);
+  const longest = Math.max(
+    `/ctl/ns/${r.clusterName}/${id}`.length,
+    `/ctl/node/${id}/hostname`.length,
+  );
+  if (r.maxPathBytes < longest) {
+    throw new RangeError(
+      `maxPathBytes must be at least ${longest} (the longest /ctl path this node writes), got ${r.maxPathBytes}`,
+    );
+  }
+  if (r.maxPathDepth < 4) {
+    throw new RangeError(
+      `maxPathDepth must be at least 4 (/ctl/node/<id>/addr), got ${r.maxPathDepth}`,
+    );
+  }
+}
+
+const RANDOM_NODE_ID_LENGTH = 16;
 
 /** Like doozerd's: 80 random bits in base32 (16 characters of A-Z2-7). */
 function randomNodeId(): string {

@@ -210,12 +210,30 @@ describe('doozer-dev-server', () => {
     [['--heartbeat-ms', '1.5']],
     [['--cluster-name', 'a/b']],
     [['--advertise-host', 'a b']],
+    [['--max-path-bytes', '0']],
+    [['--max-path-depth', '3']],
     [['extra-argument']],
   ])('exits 2 with the usage on bad flags: %j', async (args) => {
     const r = run(args);
     expect((await within(r.exit, 30_000, 'exit')).code).toBe(2);
     expect(r.stderr()).toMatch(/Usage: doozer-dev-server/);
     expect(r.stdout()).toBe('');
+  });
+
+  it('--max-path-bytes and --max-path-depth set the path limits', async () => {
+    const r = run(['--listen', '127.0.0.1:0', '--max-path-bytes', '100', '--max-path-depth', '5']);
+    const c = await connectRaw(await listening(r));
+    expect(await c.call({ tag: 1, verb: Verb.GET, path: `/${'p'.repeat(100)}` })).toEqual({
+      tag: 1,
+      err: 'BAD_PATH',
+      detail: 'path of 101 bytes exceeds maxPathBytes (100)',
+    });
+    expect(await c.call({ tag: 2, verb: Verb.GET, path: '/1/2/3/4/5/6' })).toEqual({
+      tag: 2,
+      err: 'BAD_PATH',
+      detail: 'path of 6 components exceeds maxPathDepth (5)',
+    });
+    expect((await c.call({ verb: Verb.GET, path: '/ctl/name' })).value).toBe('local');
   });
 
   it('--help exits 0', async () => {
