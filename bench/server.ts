@@ -22,8 +22,9 @@
  *
  * Environment: BENCH_PHASE_MS (measured time per phase, default 1500),
  * BENCH_PIPELINE (requests in flight per connection, default 16),
- * BENCH_ONLY (`throughput` or `attacks`: run only those phases), and the
- * attack settings described in `server-attacks.ts`.
+ * BENCH_ONLY (`throughput` or `attacks`: run only those phases),
+ * BENCH_ATTACKS (a comma-separated subset of the attacks), and the attack
+ * settings described in `server-attacks.ts`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -341,7 +342,10 @@ async function main(): Promise<void> {
           .stats,
     };
     const attacks: Record<string, unknown> = {};
-    for (const kind of ATTACKS) attacks[kind] = await runAttack(kind, harness);
+    const chosen = process.env.BENCH_ATTACKS?.split(',') ?? ATTACKS;
+    for (const kind of ATTACKS.filter((k) => chosen.includes(k))) {
+      attacks[kind] = await runAttack(kind, harness);
+    }
     result.attacks = attacks;
   }
   process.stdout.write(`${JSON.stringify(result)}\n`);

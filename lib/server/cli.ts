@@ -4,7 +4,7 @@
  *
  *     doozer-dev-server [--listen 127.0.0.1:8046] [--advertise-host HOST] [--history N]
  *                       [--cluster-name local] [--heartbeat-ms N] [--max-frame-bytes N]
- *                       [--max-path-bytes N] [--max-path-depth N]
+ *                       [--max-path-bytes N] [--max-path-depth N] [--max-total-write-buffer-bytes N]
  *
  * Reads DOOZER_RWSECRET / DOOZER_ROSECRET like doozerd. Prints exactly one
  * line on stdout once it listens (other tools parse it; keep it stable):
@@ -97,6 +97,11 @@ async function main(argv: string[]): Promise<DoozerServer | undefined> {
       positiveInt,
       DEFAULT_MAX_PATH_DEPTH,
     )
+    .option(
+      '--max-total-write-buffer-bytes <n>',
+      'most memory unread answers may hold server-wide (default: 16 x --max-frame-bytes)',
+      positiveInt,
+    )
     .allowExcessArguments(false)
     .showHelpAfterError()
     .exitOverride()
@@ -120,6 +125,7 @@ async function main(argv: string[]): Promise<DoozerServer | undefined> {
     maxFrameBytes: number;
     maxPathBytes: number;
     maxPathDepth: number;
+    maxTotalWriteBufferBytes?: number;
   }>();
   let server: DoozerServer;
   try {
@@ -134,6 +140,7 @@ async function main(argv: string[]): Promise<DoozerServer | undefined> {
       maxFrameBytes: o.maxFrameBytes,
       maxPathBytes: o.maxPathBytes,
       maxPathDepth: o.maxPathDepth,
+      maxTotalWriteBufferBytes: o.maxTotalWriteBufferBytes,
       rwSecret: process.env.DOOZER_RWSECRET || undefined,
       roSecret: process.env.DOOZER_ROSECRET || undefined,
       logger: { warn: (m) => process.stderr.write(`doozer-dev-server: ${m}\n`) },

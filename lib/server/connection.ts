@@ -4,16 +4,9 @@
  * the {@link Engine}'s business.
  */
 import type { Socket } from 'node:net';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import {
-  encodeFrame,
-  Err,
-  FrameDecoder,
-  FrameError,
-  RequestSchema,
-  ResponseSchema,
-  type Response,
-} from '../wire/index.js';
+import { create, fromBinary } from '@bufbuild/protobuf';
+import { Err, FrameDecoder, FrameError, RequestSchema, type Response } from '../wire/index.js';
+import { AnswerWriter, type WriteBudget } from './answer-writer.js';
 import { respond, type Engine, type Session } from './engine.js';
 import { inspectRequest, MAX_REQUEST_FIELDS, pathTooLong } from './request-limits.js';
 import type { Waiter } from './waiters.js';
@@ -29,8 +22,6 @@ export const WRITE_HIGH_WATER = 1024 * 1024;
  * protocol has no error for it, and the server's memory is everyone's.
  */
 export const MAX_PENDING_PER_CONNECTION = 100_000;
-/** Responses are not limited by the request frame limit, only by the 4-byte length. */
-const MAX_RESPONSE_BYTES = 0xffffffff;
 
 /** What a connection needs from its server. */
 export interface ConnectionHost {
@@ -43,6 +34,10 @@ export interface ConnectionHost {
   readonly maxWriteBufferBytes: number;
   /** Past this many waiting requests server-wide, the connection that adds one is closed. */
   readonly maxWaiting: number;
+  /** What unwritten answers hold server-wide. */
+  readonly budget: WriteBudget;
+  /** Called when {@link budget} is exceeded: close connections until it is not. */
+  overBudget(): void;
   warn(message: string): void;
   closed(connection: Connection): void;
 }
@@ -61,6 +56,7 @@ export class Connection implements Session {
   private done = false;
   private readonly peer: string;
   private readonly highWater: number;
+  private readonly writer: AnswerWriter;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -70,6 +66,7 @@ export class Connection implements Session {
     this.decoder = new FrameDecoder(host.maxFrameBytes);
     this.highWater = Math.min(WRITE_HIGH_WATER, Math.floor(host.maxWriteBufferBytes / 4));
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.writer = new AnswerWriter(socket, host.budget);
     socket.setNoDelay(true);
     engine.open(this);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -93,6 +90,11 @@ export class Connection implements Session {
     return this.socket.writableLength;
   }
 
+  /** Answer bytes written and not yet handed to the kernel (shared values in full). */
+  get unwritten(): number {
+    return this.writer.unwritten;
+  }
+
   /**
    * Sends one response (dropped once the connection is closing). Answers
    * that come due on their own (WAITs, future-rev reads) are written even
@@ -101,11 +103,15 @@ export class Connection implements Session {
    */
   reply(response: Response): void {
     if (this.done || !this.socket.writable) return;
-    this.socket.write(encodeFrame(toBinary(ResponseSchema, response), MAX_RESPONSE_BYTES));
+    this.writer.write(response);
     const buffered = this.socket.writableLength;
     if (buffered > this.host.maxWriteBufferBytes) {
       this.fail(`more than ${this.host.maxWriteBufferBytes} bytes of answers not read`);
       return;
+    }
+    if (this.host.budget.exceeded) {
+      this.host.overBudget();
+      if (this.done) return;
     }
     if (!this.writeBlocked && buffered > this.highWater) {
       this.writeBlocked = true;
@@ -131,6 +137,11 @@ export class Connection implements Session {
       this.socket.uncork();
     }
     this.updateReading();
+  }
+
+  /** Closes the connection for `reason`, with one `warn` line. */
+  close(reason: string): void {
+    this.fail(reason);
   }
 
   /** Destroys the socket now; what it waited for is freed. */
@@ -211,10 +222,7 @@ export class Connection implements Session {
     }
     if (this.pending.size > MAX_PENDING_PER_CONNECTION) {
       this.fail(`more than ${MAX_PENDING_PER_CONNECTION} requests waiting`);
-    } else if (
-      this.pending.size > waitingBefore &&
-      this.engine.waiters.size > this.host.maxWaiting
-    ) {
+    } else if (this.pending.size > waitingBefore && this.engine.waiting > this.host.maxWaiting) {
       this.fail(`the server has more than ${this.host.maxWaiting} requests waiting`);
     }
   }
@@ -228,6 +236,7 @@ export class Connection implements Session {
   private cleanup(): void {
     if (this.done) return;
     this.done = true;
+    this.writer.release();
     this.queue.length = 0;
     this.queueHead = 0;
     this.engine.close(this);

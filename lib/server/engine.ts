@@ -32,6 +32,7 @@ import {
   type Snapshot,
   type StoreEvent,
 } from './store.js';
+import { SlicedQueue } from './slices.js';
 import { WaiterIndex, type Waiter } from './waiters.js';
 
 /** The per-connection state a request runs against. */
@@ -81,11 +82,21 @@ const EMPTY = new Uint8Array(0);
 const PERMISSION_DENIED: Answer = { errCode: Err.OTHER, errDetail: 'permission denied' };
 const F = RequestSchema.field;
 const WALK_CACHE_SIZE = 16;
+/** A fan-out answer costs one unit plus one per this many bytes of value (kernel copies). */
+const FAN_OUT_BYTES_PER_UNIT = 16 * 1024;
 
 /** The semantics of one server node. */
 export class Engine {
   readonly store: Store;
-  readonly waiters = new WaiterIndex();
+  /** Fired waiters not called yet: a large fan-out is spread over several turns. */
+  private readonly fanOut = new SlicedQueue<readonly [Waiter, StoreEvent]>(([w, event]) => {
+    w.fire(event);
+    return 1 + event.value.length / FAN_OUT_BYTES_PER_UNIT;
+  });
+  readonly waiters = new WaiterIndex((fired, event) => {
+    for (const w of fired) this.fanOut.push([w, event]);
+    this.fanOut.drain();
+  });
   private readonly rw: Buffer;
   private readonly ro: Buffer;
   private readonly selfValue: Uint8Array;
@@ -104,6 +115,11 @@ export class Engine {
     this.selfValue = Buffer.from(options.nodeId);
   }
 
+  /** Requests not answered yet: waiting in the index, or fired and about to be written. */
+  get waiting(): number {
+    return this.waiters.size + this.fanOut.length;
+  }
+
   /** Opens a session as the reference does: as if it had sent an empty secret. */
   open(session: Session): void {
     this.grant(session, EMPTY);
@@ -119,6 +135,7 @@ export class Engine {
   /** Drops every waiter. */
   dispose(): void {
     this.waiters.clear();
+    this.fanOut.clear();
     this.walkCache.clear();
   }
 
@@ -275,7 +292,10 @@ export class Engine {
     const rev = Math.max(1, Number(req.rev));
     if (rev < this.store.oldestRev) return { errCode: Err.TOO_LATE };
     if (rev <= this.store.rev) return read(this.store.at(rev));
-    this.park(s, req, rev, null, () => read(this.store));
+    // Answered as of `rev` even when the fan-out reaches it a few turns later.
+    this.park(s, req, rev, null, () =>
+      rev < this.store.oldestRev ? { errCode: Err.TOO_LATE } : read(this.store.at(rev)),
+    );
     return undefined;
   }
 

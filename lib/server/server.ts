@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { DEFAULT_MAX_FRAME_BYTES, isValidPathComponent } from '../wire/index.js';
+import { WriteBudget } from './answer-writer.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { Engine } from './engine.js';
 import { DEFAULT_MAX_PATH_BYTES, DEFAULT_MAX_PATH_DEPTH } from './request-limits.js';
@@ -66,6 +67,15 @@ export interface DoozerServerOptions {
    */
   maxWriteBufferBytes?: number;
   /**
+   * Most memory that answers not yet read may hold server-wide: every
+   * connection's unwritten answer bytes, with a large value shared by many
+   * answers (one file fanned out to many WAITs) counted once. Past it the
+   * server closes the connections with the most unwritten answer bytes, the
+   * slowest readers, one `warn` line each, until it is back within.
+   * Default `16 * maxFrameBytes` (256 MiB).
+   */
+  maxTotalWriteBufferBytes?: number;
+  /**
    * Most requests (WAITs, future-rev reads) waiting server-wide; a
    * connection that parks one more is disconnected (one `warn` line).
    * Default 1,000,000. (One connection may park at most 100,000.)
@@ -91,12 +101,17 @@ export interface DoozerServerStats {
   readonly rev: number;
   /** Open client connections. */
   readonly connections: number;
-  /** Requests (WAITs, reads at a future rev) waiting for a write. */
+  /** Requests (WAITs, reads at a future rev) waiting for a write, or answered by one and not yet written. */
   readonly waiting: number;
   /** Request frames received but held back (server paused, or a client not reading). */
   readonly queuedFrames: number;
   /** Answer bytes waiting in the sockets' write buffers. */
   readonly bufferedBytes: number;
+  /**
+   * Memory those answers hold: shared values counted once (what
+   * `maxTotalWriteBufferBytes` bounds).
+   */
+  readonly heldAnswerBytes: number;
   /** Requests decoded and handled since the server object was created (across restarts). */
   readonly requests: number;
   /** Files in the store. */
@@ -126,6 +141,7 @@ interface Resolved {
   maxPathBytes: number;
   maxPathDepth: number;
   maxWriteBufferBytes: number;
+  maxTotalWriteBufferBytes: number;
   maxWaiting: number;
   checkTags: boolean;
   logger: NonNullable<DoozerServerOptions['logger']>;
@@ -150,17 +166,21 @@ export class DoozerServer {
   private boundPort: number;
   private currentNodeId = '';
   private readonly counters = { requests: 0 };
+  private readonly budget: WriteBudget;
   private readonly host_: ConnectionHost;
 
   private constructor(private readonly opts: Resolved) {
     this.boundHost = opts.host;
     this.boundPort = opts.port;
+    this.budget = new WriteBudget(opts.maxTotalWriteBufferBytes);
     this.host_ = {
       isPaused: () => this.isPaused,
       counters: this.counters,
       maxFrameBytes: opts.maxFrameBytes,
       maxWriteBufferBytes: opts.maxWriteBufferBytes,
       maxWaiting: opts.maxWaiting,
+      budget: this.budget,
+      overBudget: () => this.shed(),
       warn: (m) => opts.logger.warn?.(m),
       closed: (c) => this.conns.delete(c),
     };
@@ -224,9 +244,9 @@ export class DoozerServer {
     return this.conns.size;
   }
 
-  /** Requests (WAITs, reads at a future rev) waiting for a write. */
+  /** Requests (WAITs, reads at a future rev) waiting for a write, or answered by one and not yet written. */
   get waiting(): number {
-    return this.engine.waiters.size;
+    return this.engine.waiting;
   }
 
   /** Counters for tests, diagnostics and the benchmark. */
@@ -241,9 +261,10 @@ export class DoozerServer {
     return {
       rev: this.rev,
       connections: this.conns.size,
-      waiting: this.engine.waiters.size,
+      waiting: this.engine.waiting,
       queuedFrames,
       bufferedBytes,
+      heldAnswerBytes: this.budget.bytes,
       requests: this.counters.requests,
       files: store.files,
       historyEvents: store.historyEvents,
@@ -316,6 +337,20 @@ export class DoozerServer {
       this.engine.dispose();
     });
     return this.closing;
+  }
+
+  /** Closes the connections with the most unwritten answers until the budget holds again. */
+  private shed(): void {
+    const { budget } = this;
+    while (budget.exceeded) {
+      let slowest: Connection | undefined;
+      for (const c of this.conns) if (c.unwritten > (slowest?.unwritten ?? 0)) slowest = c;
+      if (!slowest) return;
+      slowest.close(
+        `the server holds more than ${budget.limit} bytes of unread answers ` +
+          `(maxTotalWriteBufferBytes), the most of them for this connection (${slowest.unwritten} bytes)`,
+      );
+    }
   }
 
   /** Runs `step` once every earlier stop/restart/close has settled. */
@@ -439,6 +474,7 @@ function resolve(o: DoozerServerOptions): Resolved {
     maxPathBytes: o.maxPathBytes ?? DEFAULT_MAX_PATH_BYTES,
     maxPathDepth: o.maxPathDepth ?? DEFAULT_MAX_PATH_DEPTH,
     maxWriteBufferBytes: o.maxWriteBufferBytes ?? 4 * maxFrameBytes,
+    maxTotalWriteBufferBytes: o.maxTotalWriteBufferBytes ?? 16 * maxFrameBytes,
     maxWaiting: o.maxWaiting ?? 1_000_000,
     checkTags: o.checkTags ?? false,
     logger: o.logger ?? {},
@@ -459,6 +495,7 @@ function resolve(o: DoozerServerOptions): Resolved {
     'maxPathBytes',
     'maxPathDepth',
     'maxWriteBufferBytes',
+    'maxTotalWriteBufferBytes',
     'maxWaiting',
   ] as const;
   for (const key of positive) {

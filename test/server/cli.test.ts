@@ -212,6 +212,7 @@ describe('doozer-dev-server', () => {
     [['--advertise-host', 'a b']],
     [['--max-path-bytes', '0']],
     [['--max-path-depth', '3']],
+    [['--max-total-write-buffer-bytes', '0']],
     [['extra-argument']],
   ])('exits 2 with the usage on bad flags: %j', async (args) => {
     const r = run(args);
@@ -234,6 +235,18 @@ describe('doozer-dev-server', () => {
       detail: 'path of 6 components exceeds maxPathDepth (5)',
     });
     expect((await c.call({ verb: Verb.GET, path: '/ctl/name' })).value).toBe('local');
+  });
+
+  it('--max-total-write-buffer-bytes sets the server-wide budget of unread answers', async () => {
+    // One byte: the first answer written is over it, and its connection is closed.
+    const r = run(['--listen', '127.0.0.1:0', '--max-total-write-buffer-bytes', '1']);
+    const c = await connectRaw(await listening(r));
+    c.send({ verb: Verb.REV });
+    await within(c.closed, 30_000, 'the connection to be closed');
+    await until(() => r.stderr().includes('\n'), 'the warning');
+    expect(r.stderr()).toMatch(
+      /^doozer-dev-server: closing connection from 127\.0\.0\.1:\d+: the server holds more than 1 bytes of unread answers/,
+    );
   });
 
   it('--help exits 0', async () => {
