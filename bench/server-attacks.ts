@@ -9,8 +9,10 @@
  * healthy client's GET p50/p99/max, the server's RSS before, at its peak
  * and after the attacker left (after a full GC), and what the attacker saw.
  *
- * - `deepPath`: SETs whose path has `BENCH_DEEP_COMPONENTS` (default
- *   3,000,000) components, one at a time, for `BENCH_ATTACK_MS`.
+ * - `none`: no attack for `BENCH_ATTACK_MS`, the noise floor of this machine.
+ * - `deepPath`: a SET whose path has `BENCH_DEEP_COMPONENTS` (default
+ *   3,000,000) components, again and again, one at a time, for
+ *   `BENCH_ATTACK_MS`.
  * - `fanOut`: `BENCH_FAN_HOLDERS` (default 70) connections that each park 3
  *   WAITs on one file and never read, then one SET of that file to a value
  *   of almost 16 MiB.
@@ -29,7 +31,7 @@ import { fromBinary, isFieldSet } from '@bufbuild/protobuf';
 import { encodeRequest, type RawRequest } from '../lib/testing/index.js';
 import { FrameDecoder, ResponseSchema, Verb } from '../lib/wire/index.js';
 
-export const ATTACKS = ['deepPath', 'fanOut', 'pastRevReads'] as const;
+export const ATTACKS = ['none', 'deepPath', 'fanOut', 'pastRevReads'] as const;
 export type AttackKind = (typeof ATTACKS)[number];
 
 const ATTACK_MS = Number(process.env.BENCH_ATTACK_MS ?? 2000);
@@ -164,13 +166,16 @@ export function attacker(kind: AttackKind, port: number): void {
       if (kind === 'deepPath') {
         const line = await Line.open(port);
         lines.push(line);
-        const deep = '/a'.repeat(DEEP_COMPONENTS);
+        const path = `/deep${'/a'.repeat(DEEP_COMPONENTS)}`;
+        const frame = encodeRequest({ tag: 1, verb: Verb.SET, path, rev: -1, value: 'x' });
         let rounds = 0;
         do {
-          await line.call({ verb: Verb.SET, path: `/deep${rounds}${deep}`, rev: -1, value: 'x' });
+          const n = line.answers + 1;
+          line.socket.write(frame);
+          await line.answered(n);
           rounds++;
         } while (line.open && performance.now() - started < ATTACK_MS);
-        Object.assign(seen, { components: DEEP_COMPONENTS, pathBytes: deep.length, sets: rounds });
+        Object.assign(seen, { components: DEEP_COMPONENTS, pathBytes: path.length, sets: rounds });
         Object.assign(seen, { errorAnswers: line.errors, closed: line.open ? 'no' : 'yes' });
       } else if (kind === 'fanOut') {
         const writer = await Line.open(port);
@@ -187,6 +192,8 @@ export function attacker(kind: AttackKind, port: number): void {
         // Give the server a moment to close the holders it is going to close.
         await new Promise((r) => setTimeout(r, 500));
         seen.holdersClosedByServer = holders.filter((h) => !h.open).length;
+      } else if (kind === 'none') {
+        await new Promise((r) => setTimeout(r, ATTACK_MS));
       } else {
         const reader = await Line.open(port);
         lines.push(reader);
