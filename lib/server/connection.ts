@@ -9,6 +9,7 @@ import { Err, FrameDecoder, FrameError, RequestSchema, type Response } from '../
 import { AnswerWriter, type WriteBudget } from './answer-writer.js';
 import { respond, type Engine, type Session } from './engine.js';
 import { inspectRequest, MAX_REQUEST_FIELDS, pathTooLong } from './request-limits.js';
+import { sliceDeadline, type Job } from './slices.js';
 import type { Waiter } from './waiters.js';
 
 /**
@@ -49,7 +50,7 @@ export class Connection implements Session {
   readonly pending = new Set<Waiter>();
   readonly pendingTags = new Set<number>();
   private readonly decoder: FrameDecoder;
-  /** Frames received but not processed yet (server paused or write buffer full). */
+  /** Frames received but not processed yet (server paused, write buffer full, slice used up). */
   private readonly queue: Uint8Array[] = [];
   private queueHead = 0;
   private writeBlocked = false;
@@ -57,6 +58,12 @@ export class Connection implements Session {
   private readonly peer: string;
   private readonly highWater: number;
   private readonly writer: AnswerWriter;
+  /** Requests that take more than one slice, in order; the frames after them wait. */
+  private readonly jobs: Job[] = [];
+  /** When the current slice of work ends (`performance.now()`). */
+  private sliceEnd = 0;
+  private inSlice = false;
+  private resumption: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -119,12 +126,22 @@ export class Connection implements Session {
     }
   }
 
-  /** Processes what was held back while the server was paused. */
-  pump(): void {
+  /** Runs `job` (a request taking more than one slice) before any later frame. */
+  runJob(job: Job): void {
+    this.jobs.push(job);
+    if (!this.inSlice) this.resumeSoon();
+  }
+
+  /**
+   * Processes what was held back (server paused, write buffer full, or the
+   * last slice used up), for one slice, or all of it with `whole` (on resume,
+   * so what queued up while paused is processed in order).
+   */
+  pump(whole = false): void {
     if (this.done) return;
-    this.socket.cork();
+    this.startSlice(whole ? Infinity : sliceDeadline());
     try {
-      while (this.queueHead < this.queue.length && this.canProcess()) {
+      while (this.queueHead < this.queue.length && this.ready()) {
         const frame = this.queue[this.queueHead]!;
         this.queue[this.queueHead++] = undefined as unknown as Uint8Array;
         this.process(frame);
@@ -133,10 +150,10 @@ export class Connection implements Session {
         this.queue.length = 0;
         this.queueHead = 0;
       }
+      this.runJobs();
     } finally {
-      this.socket.uncork();
+      this.endSlice();
     }
-    this.updateReading();
   }
 
   /** Closes the connection for `reason`, with one `warn` line. */
@@ -154,28 +171,66 @@ export class Connection implements Session {
     return !this.done && !this.host.isPaused() && !this.writeBlocked;
   }
 
+  /** True when the next frame may be processed now: no job left, slice not used up. */
+  private ready(): boolean {
+    return this.runJobs() && performance.now() <= this.sliceEnd;
+  }
+
+  /** Runs the jobs for what is left of the slice; true when none is left. */
+  private runJobs(): boolean {
+    while (this.jobs.length > 0) {
+      if (!this.canProcess() || !this.jobs[0]!.step(this.sliceEnd)) return false;
+      this.jobs.shift();
+    }
+    return this.canProcess();
+  }
+
+  private startSlice(end = sliceDeadline()): void {
+    this.sliceEnd = end;
+    this.inSlice = true;
+    this.socket.cork();
+  }
+
+  /** Ends a slice: what is left goes on at the next turn of the event loop (reading paused meanwhile). */
+  private endSlice(): void {
+    this.inSlice = false;
+    this.socket.uncork();
+    const left = this.jobs.length > 0 || this.queueHead < this.queue.length;
+    if (left && this.canProcess()) this.resumeSoon();
+    this.updateReading();
+  }
+
+  private resumeSoon(): void {
+    if (this.done) return;
+    this.resumption ??= setImmediate(() => {
+      this.resumption = undefined;
+      this.pump();
+    });
+  }
+
   private updateReading(): void {
     if (this.done) return;
-    const read = this.canProcess() && this.queueHead === this.queue.length;
+    const read =
+      this.canProcess() && this.queueHead === this.queue.length && this.jobs.length === 0;
     if (read && this.socket.isPaused()) this.socket.resume();
     else if (!read && !this.socket.isPaused()) this.socket.pause();
   }
 
   private onData(chunk: Buffer): void {
-    this.socket.cork();
+    this.startSlice();
     try {
       this.decoder.push(chunk, (frame) => {
         if (this.done) return;
-        if (this.queueHead === this.queue.length && this.canProcess()) this.process(frame);
+        if (this.queueHead === this.queue.length && this.ready()) this.process(frame);
         else this.queue.push(new Uint8Array(frame)); // the frame may be a view into `chunk`
       });
+      this.runJobs();
     } catch (e) {
       if (!(e instanceof FrameError)) throw e;
       this.fail(e.message);
     } finally {
-      this.socket.uncork();
+      this.endSlice();
     }
-    this.updateReading();
   }
 
   private onEnd(): void {
@@ -237,6 +292,9 @@ export class Connection implements Session {
     if (this.done) return;
     this.done = true;
     this.writer.release();
+    this.jobs.length = 0;
+    if (this.resumption) clearImmediate(this.resumption);
+    this.resumption = undefined;
     this.queue.length = 0;
     this.queueHead = 0;
     this.engine.close(this);

@@ -290,7 +290,7 @@ export class DoozerServer {
   resume(): void {
     if (!this.isPaused) return;
     this.isPaused = false;
-    for (const c of [...this.conns]) c.pump();
+    for (const c of [...this.conns]) c.pump(true);
   }
 
   /** Destroys every client socket now (their waiting requests are freed); keeps listening. */

@@ -62,3 +62,9 @@ export class SlicedQueue<T> {
     this.scheduled = undefined;
   }
 }
+
+/** A request that may take more than one slice (a walk of a large tree). */
+export interface Job {
+  /** Works until it is done or `deadline` passed; true once it has answered. */
+  step(deadline: number): boolean;
+}
