@@ -14,19 +14,9 @@ import {
   type StoreEvent,
 } from '../../lib/server/store.js';
 import { WaiterIndex } from '../../lib/server/waiters.js';
+import { rng } from '../support/random.js';
 
 type Files = Map<string, { value: string; rev: number }>;
-
-/** A tiny deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = ['a', 'b', 'a-b', 'B'];
 const PATHS: string[] = [];
