@@ -56,3 +56,19 @@ export class MasterStepDownError extends ElectionError {
 export class ElectionFatalError extends ElectionError {
   override name = 'ElectionFatalError';
 }
+
+/**
+ * A storage lock was handed something it did not issue (a version or term
+ * from another lock or election), or was asked for what its participant may
+ * not do (a passive participant creating a term). Nothing was written.
+ */
+export class LockArgumentError extends ElectionError {
+  override name = 'LockArgumentError';
+  constructor(
+    /** The argument at fault, e.g. `basis`, `term`, `version`. */
+    readonly argument: string,
+    message: string,
+  ) {
+    super(`${argument}: ${message}`);
+  }
+}

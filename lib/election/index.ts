@@ -5,6 +5,7 @@ export {
   ElectionError,
   ElectionConfigError,
   ElectionFatalError,
+  LockArgumentError,
   MasterStepDownError,
   type StepDownReason,
 } from './errors.js';
@@ -26,3 +27,22 @@ export type {
   MasterElectionOptions,
   MasterTerm,
 } from './types.js';
+export type {
+  CreateResult,
+  ElectionLock,
+  ElectionStore,
+  LockCallOptions,
+  LockCapabilities,
+  LockErrorKind,
+  LockEvent,
+  LockRead,
+  LockRecord,
+  LockRecordState,
+  LockRequest,
+  LockSnapshot,
+  LockStatus,
+  LockTerm,
+  LockTiming,
+  LockVersion,
+  RenewResult,
+} from './port.js';

@@ -15,13 +15,15 @@
  * starting), 128 + the signal number at once on a second signal, 2 on bad
  * flags, 1 when it cannot listen.
  */
+import { realpathSync } from 'node:fs';
 import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_MAX_PATH_BYTES, DEFAULT_MAX_PATH_DEPTH } from './request-limits.js';
 import { DoozerServer } from './server.js';
 
-/** The server once it listens; a signal before that has nothing to close. */
-let running: DoozerServer | undefined;
+/** What a signal closes once the server listens; a signal before that has nothing to close. */
+let running: { close(): Promise<void> } | undefined;
 let signalled = false;
 
 // Installed before anything else, so a signal during startup is handled too.
@@ -38,7 +40,7 @@ process.on('SIGTERM', onSignal);
 const USAGE_EXIT = 2;
 
 /** Splits `HOST:PORT` (`[v6]:PORT` for IPv6; `:PORT` means 127.0.0.1). */
-function parseListen(value: string): { host: string; port: number } {
+export function parseListen(value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
@@ -60,8 +62,24 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/**
+ * What a bin composing this CLI adds (lib/bin/doozer-dev-server.ts: the live
+ * view's `--http`): flags, and what to start once the server listens, before
+ * the listening line. `start` resolves with what a signal then closes.
+ */
+export interface CliExtension {
+  configure(program: Command): void;
+  start(
+    server: DoozerServer,
+    options: Record<string, unknown>,
+  ): Promise<{ close(): Promise<void> }>;
+}
+
 /** Runs the CLI with `argv` (without `node` and the script). Resolves once the server listens. */
-async function main(argv: string[]): Promise<DoozerServer | undefined> {
+export async function main(
+  argv: string[],
+  extension?: CliExtension,
+): Promise<DoozerServer | undefined> {
   const program = new Command('doozer-dev-server')
     .description(
       'An embedded, in-memory, single-node Doozer-compatible server for development and tests.',
@@ -106,6 +124,7 @@ async function main(argv: string[]): Promise<DoozerServer | undefined> {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  extension?.configure(program);
   try {
     program.parse(argv, { from: 'user' });
   } catch (e) {
@@ -156,9 +175,18 @@ async function main(argv: string[]): Promise<DoozerServer | undefined> {
     );
     process.exit(1);
   }
-  running = server;
+  running = extension ? await extension.start(server, program.opts()) : server;
   process.stdout.write(`doozer-dev-server listening on ${server.address} uri=${server.uri}\n`);
   return server;
 }
 
-await main(process.argv.slice(2));
+/** True when node runs this file itself, not the composing bin that imports it. */
+function isEntryPoint(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) await main(process.argv.slice(2));

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
+import { isWildcardHost } from '../net/listen.js';
 import { WriteBudget } from './answer-writer.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { Engine } from './engine.js';
@@ -92,7 +93,7 @@ export class DoozerServer {
     server.startHeartbeat();
     const { logger, advertiseHost } = server.opts;
     logger.info?.(`doozer server listening on ${server.address} uri=${server.uri}`);
-    if (advertiseHost === undefined && isWildcard(server.boundHost)) {
+    if (advertiseHost === undefined && isWildcardHost(server.boundHost)) {
       logger.warn?.(
         `listening on the wildcard address ${server.boundHost}, which clients cannot dial, ` +
           `yet the uri and /ctl/ns advertise ${server.address}: set advertiseHost ` +
@@ -353,11 +354,6 @@ export class DoozerServer {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
   }
-}
-
-/** True for the any-address binds (`0.0.0.0`, `::`), which no client can dial. */
-function isWildcard(host: string): boolean {
-  return host === '0.0.0.0' || host === '::';
 }
 
 function safeHostname(): string {

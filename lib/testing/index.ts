@@ -31,3 +31,9 @@ export async function withDoozerServer<T>(
     await server.close();
   }
 }
+export {
+  MemoryElectionStore,
+  MemoryStoreError,
+  type MemoryStoreOptions,
+  type MemoryStoreStats,
+} from './memory-store.js';
