@@ -13,12 +13,18 @@
  * - SET ops/s (1 connection) while 10,000 WAITs are parked on other files,
  *   against the same without them (the waiter index at work);
  * - the server's RSS (and V8 heap in use) after a full GC: idle, with
- *   100,000 files of 64 bytes, and with 10,000 waiting WAITs on top.
+ *   100,000 files of 64 bytes, and with 10,000 waiting WAITs on top;
+ * - three attacks (deep paths, fan-out to readers that never read, past-rev
+ *   reads), each against a fresh server: the healthy client's GET latency
+ *   and the server's peak RSS (see `server-attacks.ts`).
  *
  * Prints exactly one JSON line on stdout.
  *
  * Environment: BENCH_PHASE_MS (measured time per phase, default 1500),
- * BENCH_PIPELINE (requests in flight per connection, default 16).
+ * BENCH_PIPELINE (requests in flight per connection, default 16),
+ * BENCH_ONLY (`throughput` or `attacks`: run only those phases),
+ * BENCH_ATTACKS (a comma-separated subset of the attacks), and the attack
+ * settings described in `server-attacks.ts`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -28,9 +34,17 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { DoozerServer, encodeRequest, type RawRequest } from '../lib/testing/index.js';
 import { FrameDecoder, Verb } from '../lib/wire/index.js';
+import {
+  ATTACKS,
+  attacker,
+  runAttack,
+  type AttackHarness,
+  type AttackKind,
+} from './server-attacks.js';
 
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 1500);
 const PIPELINE = Number(process.env.BENCH_PIPELINE ?? 16);
+const ONLY = process.env.BENCH_ONLY;
 const FILES = 100_000;
 const WAITS = 10_000;
 const VALUE = Buffer.alloc(64, 'v');
@@ -239,10 +253,9 @@ function ask<T>(child: ChildProcess, message?: ToServer | ToLoad): Promise<T> {
   return answer;
 }
 
-async function main(): Promise<void> {
-  const self = fileURLToPath(import.meta.url);
-  const server = fork(self, ['--serve'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const { port } = await ask<{ port: number }>(server);
+/** The throughput and memory phases. */
+async function throughput(self: string): Promise<Record<string, unknown>> {
+  const { child: server, port } = await startServerChild(self);
   const loader = fork(self, ['--load', String(port)], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -291,9 +304,7 @@ async function main(): Promise<void> {
     const withWaits = await memory();
     const setWithWaits = await phase('set', 1);
 
-    const result = {
-      bench: 'server',
-      node: process.version,
+    return {
       phaseMs: PHASE_MS,
       pipeline: PIPELINE,
       opsPerSec: ops,
@@ -301,7 +312,6 @@ async function main(): Promise<void> {
       rssMiB: { idle: idle.rss, files100k: withFiles.rss, files100kAndWaits10k: withWaits.rss },
       heapMiB: { idle: idle.heap, files100k: withFiles.heap, files100kAndWaits10k: withWaits.heap },
     };
-    process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     loader.disconnect();
     server.disconnect();
@@ -309,7 +319,40 @@ async function main(): Promise<void> {
   }
 }
 
+const CHILD_STDIO = ['ignore', 'ignore', 'inherit', 'ipc'] as const;
+
+async function startServerChild(self: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(self, ['--serve'], { stdio: [...CHILD_STDIO] });
+  const { port } = await ask<{ port: number }>(child);
+  return { child, port };
+}
+
+async function main(): Promise<void> {
+  const self = fileURLToPath(import.meta.url);
+  const result: Record<string, unknown> = { bench: 'server', node: process.version };
+  if (ONLY !== 'attacks') Object.assign(result, await throughput(self));
+  if (ONLY !== 'throughput') {
+    const harness: AttackHarness = {
+      startServer: () => startServerChild(self),
+      startAttacker: (kind, port) =>
+        fork(self, ['--attack', kind, String(port)], { stdio: [...CHILD_STDIO] }),
+      collect: (server) => ask(server, { cmd: 'rss' }),
+      stats: async (server) =>
+        (await ask<{ stats: { connections: number; waiting: number } }>(server, { cmd: 'stats' }))
+          .stats,
+    };
+    const attacks: Record<string, unknown> = {};
+    const chosen = process.env.BENCH_ATTACKS?.split(',') ?? ATTACKS;
+    for (const kind of ATTACKS.filter((k) => chosen.includes(k))) {
+      attacks[kind] = await runAttack(kind, harness);
+    }
+    result.attacks = attacks;
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
 const mode = process.argv[2];
 if (mode === '--serve') await serve();
 else if (mode === '--load') load(Number(process.argv[3]));
+else if (mode === '--attack') attacker(process.argv[3] as AttackKind, Number(process.argv[4]));
 else await main();

@@ -4,6 +4,7 @@
  *
  *     doozer-dev-server [--listen 127.0.0.1:8046] [--advertise-host HOST] [--history N]
  *                       [--cluster-name local] [--heartbeat-ms N] [--max-frame-bytes N]
+ *                       [--max-path-bytes N] [--max-path-depth N] [--max-total-write-buffer-bytes N]
  *
  * Reads DOOZER_RWSECRET / DOOZER_ROSECRET like doozerd. Prints exactly one
  * line on stdout once it listens (other tools parse it; keep it stable):
@@ -16,6 +17,7 @@
  */
 import { constants } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_MAX_PATH_BYTES, DEFAULT_MAX_PATH_DEPTH } from './request-limits.js';
 import { DoozerServer } from './server.js';
 
 /** What a signal closes once the server listens; a signal before that has nothing to close. */
@@ -99,6 +101,23 @@ export async function main(
       positiveInt,
       16 * 1024 * 1024,
     )
+    .option(
+      '--max-path-bytes <n>',
+      'longest path or glob (BAD_PATH past it)',
+      positiveInt,
+      DEFAULT_MAX_PATH_BYTES,
+    )
+    .option(
+      '--max-path-depth <n>',
+      'most path components (BAD_PATH past it)',
+      positiveInt,
+      DEFAULT_MAX_PATH_DEPTH,
+    )
+    .option(
+      '--max-total-write-buffer-bytes <n>',
+      'most memory unread answers may hold server-wide (default: 16 x --max-frame-bytes)',
+      positiveInt,
+    )
     .allowExcessArguments(false)
     .showHelpAfterError()
     .exitOverride()
@@ -121,6 +140,9 @@ export async function main(
     nodeId?: string;
     heartbeatMs: number;
     maxFrameBytes: number;
+    maxPathBytes: number;
+    maxPathDepth: number;
+    maxTotalWriteBufferBytes?: number;
   }>();
   let server: DoozerServer;
   try {
@@ -133,6 +155,9 @@ export async function main(
       nodeId: o.nodeId,
       heartbeatMs: o.heartbeatMs,
       maxFrameBytes: o.maxFrameBytes,
+      maxPathBytes: o.maxPathBytes,
+      maxPathDepth: o.maxPathDepth,
+      maxTotalWriteBufferBytes: o.maxTotalWriteBufferBytes,
       rwSecret: process.env.DOOZER_RWSECRET || undefined,
       roSecret: process.env.DOOZER_ROSECRET || undefined,
       logger: { warn: (m) => process.stderr.write(`doozer-dev-server: ${m}\n`) },

@@ -4,16 +4,12 @@
  * the {@link Engine}'s business.
  */
 import type { Socket } from 'node:net';
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import {
-  encodeFrame,
-  FrameDecoder,
-  FrameError,
-  RequestSchema,
-  ResponseSchema,
-  type Response,
-} from '../wire/index.js';
-import type { Engine, Session } from './engine.js';
+import { create, fromBinary } from '@bufbuild/protobuf';
+import { Err, FrameDecoder, FrameError, RequestSchema, type Response } from '../wire/index.js';
+import { AnswerWriter, type WriteBudget } from './answer-writer.js';
+import { respond, type Engine, type Session } from './engine.js';
+import { inspectRequest, MAX_REQUEST_FIELDS, pathTooLong } from './request-limits.js';
+import { sliceDeadline, type Job } from './slices.js';
 import type { Waiter } from './waiters.js';
 
 /**
@@ -27,8 +23,6 @@ export const WRITE_HIGH_WATER = 1024 * 1024;
  * protocol has no error for it, and the server's memory is everyone's.
  */
 export const MAX_PENDING_PER_CONNECTION = 100_000;
-/** Responses are not limited by the request frame limit, only by the 4-byte length. */
-const MAX_RESPONSE_BYTES = 0xffffffff;
 
 /** What a connection needs from its server. */
 export interface ConnectionHost {
@@ -41,6 +35,10 @@ export interface ConnectionHost {
   readonly maxWriteBufferBytes: number;
   /** Past this many waiting requests server-wide, the connection that adds one is closed. */
   readonly maxWaiting: number;
+  /** What unwritten answers hold server-wide. */
+  readonly budget: WriteBudget;
+  /** Called when {@link budget} is exceeded: close connections until it is not. */
+  overBudget(): void;
   warn(message: string): void;
   closed(connection: Connection): void;
 }
@@ -52,13 +50,20 @@ export class Connection implements Session {
   readonly pending = new Set<Waiter>();
   readonly pendingTags = new Set<number>();
   private readonly decoder: FrameDecoder;
-  /** Frames received but not processed yet (server paused or write buffer full). */
+  /** Frames received but not processed yet (server paused, write buffer full, slice used up). */
   private readonly queue: Uint8Array[] = [];
   private queueHead = 0;
   private writeBlocked = false;
   private done = false;
   private readonly peer: string;
   private readonly highWater: number;
+  private readonly writer: AnswerWriter;
+  /** Requests that take more than one slice, in order; the frames after them wait. */
+  private readonly jobs: Job[] = [];
+  /** When the current slice of work ends (`performance.now()`). */
+  private sliceEnd = 0;
+  private inSlice = false;
+  private resumption: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -68,6 +73,7 @@ export class Connection implements Session {
     this.decoder = new FrameDecoder(host.maxFrameBytes);
     this.highWater = Math.min(WRITE_HIGH_WATER, Math.floor(host.maxWriteBufferBytes / 4));
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.writer = new AnswerWriter(socket, host.budget);
     socket.setNoDelay(true);
     engine.open(this);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -91,6 +97,11 @@ export class Connection implements Session {
     return this.socket.writableLength;
   }
 
+  /** Answer bytes written and not yet handed to the kernel (shared values in full). */
+  get unwritten(): number {
+    return this.writer.unwritten;
+  }
+
   /**
    * Sends one response (dropped once the connection is closing). Answers
    * that come due on their own (WAITs, future-rev reads) are written even
@@ -99,11 +110,15 @@ export class Connection implements Session {
    */
   reply(response: Response): void {
     if (this.done || !this.socket.writable) return;
-    this.socket.write(encodeFrame(toBinary(ResponseSchema, response), MAX_RESPONSE_BYTES));
+    this.writer.write(response);
     const buffered = this.socket.writableLength;
     if (buffered > this.host.maxWriteBufferBytes) {
       this.fail(`more than ${this.host.maxWriteBufferBytes} bytes of answers not read`);
       return;
+    }
+    if (this.host.budget.exceeded) {
+      this.host.overBudget();
+      if (this.done) return;
     }
     if (!this.writeBlocked && buffered > this.highWater) {
       this.writeBlocked = true;
@@ -111,12 +126,22 @@ export class Connection implements Session {
     }
   }
 
-  /** Processes what was held back while the server was paused. */
-  pump(): void {
+  /** Runs `job` (a request taking more than one slice) before any later frame. */
+  runJob(job: Job): void {
+    this.jobs.push(job);
+    if (!this.inSlice) this.resumeSoon();
+  }
+
+  /**
+   * Processes what was held back (server paused, write buffer full, or the
+   * last slice used up), for one slice, or all of it with `whole` (on resume,
+   * so what queued up while paused is processed in order).
+   */
+  pump(whole = false): void {
     if (this.done) return;
-    this.socket.cork();
+    this.startSlice(whole ? Infinity : sliceDeadline());
     try {
-      while (this.queueHead < this.queue.length && this.canProcess()) {
+      while (this.queueHead < this.queue.length && this.ready()) {
         const frame = this.queue[this.queueHead]!;
         this.queue[this.queueHead++] = undefined as unknown as Uint8Array;
         this.process(frame);
@@ -125,10 +150,15 @@ export class Connection implements Session {
         this.queue.length = 0;
         this.queueHead = 0;
       }
+      this.runJobs();
     } finally {
-      this.socket.uncork();
+      this.endSlice();
     }
-    this.updateReading();
+  }
+
+  /** Closes the connection for `reason`, with one `warn` line. */
+  close(reason: string): void {
+    this.fail(reason);
   }
 
   /** Destroys the socket now; what it waited for is freed. */
@@ -141,28 +171,66 @@ export class Connection implements Session {
     return !this.done && !this.host.isPaused() && !this.writeBlocked;
   }
 
+  /** True when the next frame may be processed now: no job left, slice not used up. */
+  private ready(): boolean {
+    return this.runJobs() && performance.now() <= this.sliceEnd;
+  }
+
+  /** Runs the jobs for what is left of the slice; true when none is left. */
+  private runJobs(): boolean {
+    while (this.jobs.length > 0) {
+      if (!this.canProcess() || !this.jobs[0]!.step(this.sliceEnd)) return false;
+      this.jobs.shift();
+    }
+    return this.canProcess();
+  }
+
+  private startSlice(end = sliceDeadline()): void {
+    this.sliceEnd = end;
+    this.inSlice = true;
+    this.socket.cork();
+  }
+
+  /** Ends a slice: what is left goes on at the next turn of the event loop (reading paused meanwhile). */
+  private endSlice(): void {
+    this.inSlice = false;
+    this.socket.uncork();
+    const left = this.jobs.length > 0 || this.queueHead < this.queue.length;
+    if (left && this.canProcess()) this.resumeSoon();
+    this.updateReading();
+  }
+
+  private resumeSoon(): void {
+    if (this.done) return;
+    this.resumption ??= setImmediate(() => {
+      this.resumption = undefined;
+      this.pump();
+    });
+  }
+
   private updateReading(): void {
     if (this.done) return;
-    const read = this.canProcess() && this.queueHead === this.queue.length;
+    const read =
+      this.canProcess() && this.queueHead === this.queue.length && this.jobs.length === 0;
     if (read && this.socket.isPaused()) this.socket.resume();
     else if (!read && !this.socket.isPaused()) this.socket.pause();
   }
 
   private onData(chunk: Buffer): void {
-    this.socket.cork();
+    this.startSlice();
     try {
       this.decoder.push(chunk, (frame) => {
         if (this.done) return;
-        if (this.queueHead === this.queue.length && this.canProcess()) this.process(frame);
+        if (this.queueHead === this.queue.length && this.ready()) this.process(frame);
         else this.queue.push(new Uint8Array(frame)); // the frame may be a view into `chunk`
       });
+      this.runJobs();
     } catch (e) {
       if (!(e instanceof FrameError)) throw e;
       this.fail(e.message);
     } finally {
-      this.socket.uncork();
+      this.endSlice();
     }
-    this.updateReading();
   }
 
   private onEnd(): void {
@@ -177,9 +245,23 @@ export class Connection implements Session {
   }
 
   private process(frame: Uint8Array): void {
+    // Refuse what would cost the decoder in proportion to the frame's size.
+    const shape = inspectRequest(frame);
+    if (shape.tooManyFields) {
+      this.fail(`request of ${frame.length} bytes has more than ${MAX_REQUEST_FIELDS} fields`);
+      return;
+    }
+    const { limits } = this.engine;
+    if (shape.pathBytes > limits.maxPathBytes) {
+      this.host.counters.requests++;
+      const req = create(RequestSchema, shape.tag === undefined ? {} : { tag: shape.tag });
+      const errDetail = pathTooLong(shape.pathBytes, limits);
+      this.reply(respond(req, { errCode: Err.BAD_PATH, errDetail }));
+      return;
+    }
     let request;
     try {
-      request = fromBinary(RequestSchema, frame);
+      request = fromBinary(RequestSchema, frame, { readUnknownFields: false });
     } catch (e) {
       this.fail(`undecodable request of ${frame.length} bytes (${(e as Error).message})`);
       return;
@@ -195,10 +277,7 @@ export class Connection implements Session {
     }
     if (this.pending.size > MAX_PENDING_PER_CONNECTION) {
       this.fail(`more than ${MAX_PENDING_PER_CONNECTION} requests waiting`);
-    } else if (
-      this.pending.size > waitingBefore &&
-      this.engine.waiters.size > this.host.maxWaiting
-    ) {
+    } else if (this.pending.size > waitingBefore && this.engine.waiting > this.host.maxWaiting) {
       this.fail(`the server has more than ${this.host.maxWaiting} requests waiting`);
     }
   }
@@ -212,6 +291,10 @@ export class Connection implements Session {
   private cleanup(): void {
     if (this.done) return;
     this.done = true;
+    this.writer.release();
+    this.jobs.length = 0;
+    if (this.resumption) clearImmediate(this.resumption);
+    this.resumption = undefined;
     this.queue.length = 0;
     this.queueHead = 0;
     this.engine.close(this);

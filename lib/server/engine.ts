@@ -17,8 +17,13 @@ import {
 } from '../wire/index.js';
 import { compileGlob, GlobError, type Glob } from './glob.js';
 import {
+  DEFAULT_MAX_PATH_BYTES,
+  DEFAULT_MAX_PATH_DEPTH,
+  pathOverLimit,
+  type PathLimits,
+} from './request-limits.js';
+import {
   bodyBytes,
-  childPath,
   DIR_REV,
   Store,
   storedBytes,
@@ -26,6 +31,8 @@ import {
   type Snapshot,
   type StoreEvent,
 } from './store.js';
+import { SlicedQueue, type Job } from './slices.js';
+import { WalkCache, WalkJob } from './walk.js';
 import { WaiterIndex, type Waiter } from './waiters.js';
 
 /** The per-connection state a request runs against. */
@@ -40,6 +47,12 @@ export interface Session {
   readonly pendingTags: Set<number>;
   /** Sends an answer. */
   reply(response: Response): void;
+  /**
+   * Runs a request that may take several slices: its `step` is called, now
+   * and on later turns, until it answers; the session's later requests wait
+   * for it (so it answers in order).
+   */
+  runJob(job: Job): void;
 }
 
 /** What an {@link Engine} is built from. */
@@ -54,6 +67,10 @@ export interface EngineOptions {
    * default.
    */
   readonly checkTags?: boolean;
+  /** Longest path or glob a request may carry (BAD_PATH past it). Default 4096. */
+  readonly maxPathBytes?: number;
+  /** Most components of a path or glob (BAD_PATH past it). Default 64. */
+  readonly maxPathDepth?: number;
 }
 
 /** The answer fields of one response (revs as numbers). */
@@ -70,22 +87,42 @@ interface Answer {
 const EMPTY = new Uint8Array(0);
 const PERMISSION_DENIED: Answer = { errCode: Err.OTHER, errDetail: 'permission denied' };
 const F = RequestSchema.field;
-const WALK_CACHE_SIZE = 16;
+/** A fan-out answer costs one unit plus one per this many bytes of value (kernel copies). */
+const FAN_OUT_BYTES_PER_UNIT = 16 * 1024;
 
 /** The semantics of one server node. */
 export class Engine {
   readonly store: Store;
-  readonly waiters = new WaiterIndex();
+  /** Fired waiters not called yet: a large fan-out is spread over several turns. */
+  private readonly fanOut = new SlicedQueue<readonly [Waiter, StoreEvent]>(([w, event]) => {
+    w.fire(event);
+    return 1 + event.value.length / FAN_OUT_BYTES_PER_UNIT;
+  });
+  readonly waiters = new WaiterIndex((fired, event) => {
+    for (const w of fired) this.fanOut.push([w, event]);
+    this.fanOut.drain();
+  });
   private readonly rw: Buffer;
   private readonly ro: Buffer;
   private readonly selfValue: Uint8Array;
-  private readonly walkCache = new Map<string, readonly string[]>();
+  private readonly walks = new WalkCache();
+  /** The path limits every request is held to. */
+  readonly limits: PathLimits;
 
   constructor(readonly options: EngineOptions) {
+    this.limits = {
+      maxPathBytes: options.maxPathBytes ?? DEFAULT_MAX_PATH_BYTES,
+      maxPathDepth: options.maxPathDepth ?? DEFAULT_MAX_PATH_DEPTH,
+    };
     this.store = new Store(options.history, (event) => this.waiters.dispatch(event));
     this.rw = Buffer.from(options.rwSecret);
     this.ro = Buffer.from(options.roSecret);
     this.selfValue = Buffer.from(options.nodeId);
+  }
+
+  /** Requests not answered yet: waiting in the index, or fired and about to be written. */
+  get waiting(): number {
+    return this.waiters.size + this.fanOut.length;
   }
 
   /** Opens a session as the reference does: as if it had sent an empty secret. */
@@ -103,11 +140,17 @@ export class Engine {
   /** Drops every waiter. */
   dispose(): void {
     this.waiters.clear();
-    this.walkCache.clear();
+    this.fanOut.clear();
+    this.walks.clear();
   }
 
   /** Runs one request; the answer goes to `session.reply`, now or when it is due. */
   handle(session: Session, req: Request): void {
+    const overLimit = isFieldSet(req, F.path) ? pathOverLimit(req.path, this.limits) : undefined;
+    if (overLimit !== undefined) {
+      session.reply(respond(req, { errCode: Err.BAD_PATH, errDetail: overLimit }));
+      return;
+    }
     if (this.options.checkTags && session.pendingTags.has(req.tag)) {
       session.reply(respond(req, { errCode: Err.TAG_IN_USE }));
       return;
@@ -206,7 +249,7 @@ export class Engine {
     const path = req.path; // absent reads as '', a bad path: rev 0, len 0
     return this.atRev(s, req, (snap) => {
       if (!isValidPath(path)) return { rev: 0, len: 0 };
-      if (snap.isDir(path)) return { rev: DIR_REV, len: snap.list(path).length };
+      if (snap.isDir(path)) return { rev: DIR_REV, len: snap.entries(path) };
       const file = snap.file(path);
       return { rev: file?.rev ?? 0, len: file?.value.length ?? 0 };
     });
@@ -222,7 +265,7 @@ export class Engine {
       if (!snap.isDir(path)) {
         return { errCode: snap.file(path) ? Err.NOTDIR : Err.NOENT };
       }
-      const name = offset >= 0 ? snap.list(path)[offset] : undefined;
+      const name = offset >= 0 ? snap.entry(path, offset) : undefined;
       return name === undefined ? { errCode: Err.RANGE } : { path: name };
     });
   }
@@ -236,11 +279,16 @@ export class Engine {
     if (!('match' in glob)) return glob;
     const offset = req.offset;
     if (offset < 0) return { errCode: Err.RANGE };
+    const pinned = isFieldSet(req, F.rev);
     return this.atRev(s, req, (snap) => {
-      const path = this.matches(snap, glob)[offset];
-      const file = path === undefined ? undefined : snap.file(path);
-      if (path === undefined || !file) return { errCode: Err.RANGE };
-      return { path, value: file.value, rev: file.rev, flags: FLAG_SET };
+      const found = this.walks.get(snap.rev, glob.pattern);
+      if (found) return walkAnswer(snap, found, offset);
+      const done = (then: Snapshot | undefined, matches: readonly string[]): void => {
+        const answer = then ? walkAnswer(then, matches, offset) : { errCode: Err.TOO_LATE };
+        s.reply(respond(req, answer));
+      };
+      s.runJob(new WalkJob(this.store, this.walks, glob, snap.rev, pinned, done));
+      return undefined;
     });
   }
 
@@ -249,12 +297,19 @@ export class Engine {
    * none, from history for a past rev (TOO_LATE before the window; rev <= 0
    * reads as 1), or, for a rev the store has not reached, once it does.
    */
-  private atRev(s: Session, req: Request, read: (snap: Snapshot) => Answer): Answer | undefined {
+  private atRev(
+    s: Session,
+    req: Request,
+    read: (snap: Snapshot) => Answer | undefined,
+  ): Answer | undefined {
     if (!isFieldSet(req, F.rev)) return read(this.store);
     const rev = Math.max(1, Number(req.rev));
     if (rev < this.store.oldestRev) return { errCode: Err.TOO_LATE };
     if (rev <= this.store.rev) return read(this.store.at(rev));
-    this.park(s, req, rev, null, () => read(this.store));
+    // Answered as of `rev` even when the fan-out reaches it a few turns later.
+    this.park(s, req, rev, null, () =>
+      rev < this.store.oldestRev ? { errCode: Err.TOO_LATE } : read(this.store.at(rev)),
+    );
     return undefined;
   }
 
@@ -263,7 +318,7 @@ export class Engine {
     req: Request,
     rev: number,
     glob: Glob | null,
-    answer: (event: StoreEvent) => Answer,
+    answer: (event: StoreEvent) => Answer | undefined,
   ): void {
     const tag = req.tag;
     const waiter: Waiter = {
@@ -272,36 +327,13 @@ export class Engine {
       fire: (event) => {
         s.pending.delete(waiter);
         s.pendingTags.delete(tag);
-        s.reply(respond(req, answer(event)));
+        const a = answer(event);
+        if (a) s.reply(respond(req, a));
       },
     };
     s.pending.add(waiter);
     if (this.options.checkTags) s.pendingTags.add(tag);
     this.waiters.add(waiter, this.store.rev);
-  }
-
-  /** The files matching `glob` in `snap`, in the reference's walk order (cached per rev). */
-  private matches(snap: Snapshot, glob: Glob): readonly string[] {
-    const key = `${snap.rev} ${glob.pattern}`;
-    let found = this.walkCache.get(key);
-    if (found) return found;
-    const out: string[] = [];
-    const visit = (path: string, depth: number): void => {
-      if (snap.isDir(path)) {
-        if (glob.depth !== undefined && depth >= glob.depth) return;
-        for (const name of snap.list(path)) visit(childPath(path, name), depth + 1);
-      } else if (glob.match(path) && snap.file(path)) {
-        out.push(path);
-      }
-    };
-    const start = glob.literal ? glob.pattern : glob.prefix || '/';
-    visit(start, start === '/' ? 0 : start.split('/').length - 1);
-    found = out;
-    if (this.walkCache.size >= WALK_CACHE_SIZE) {
-      this.walkCache.delete(this.walkCache.keys().next().value!);
-    }
-    this.walkCache.set(key, found);
-    return found;
   }
 }
 
@@ -320,6 +352,14 @@ function globOf(pattern: string): Glob | Answer {
     if (e instanceof GlobError) return { errCode: Err.OTHER, errDetail: e.message };
     throw e;
   }
+}
+
+/** The answer to a WALK at `offset` among the matches `found` in `snap`. */
+function walkAnswer(snap: Snapshot, found: readonly string[], offset: number): Answer {
+  const path = found[offset];
+  const file = path === undefined ? undefined : snap.file(path);
+  if (path === undefined || !file) return { errCode: Err.RANGE };
+  return { path, value: file.value, rev: file.rev, flags: FLAG_SET };
 }
 
 function eventAnswer(event: StoreEvent): Answer {

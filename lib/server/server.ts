@@ -3,72 +3,16 @@
  * node, no persistence, no consensus, the client protocol of doozerd
  * 0.9.0-alpha. For development, tests and demos.
  */
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { isWildcardHost } from '../net/listen.js';
-import { DEFAULT_MAX_FRAME_BYTES, isValidPathComponent } from '../wire/index.js';
+import { WriteBudget } from './answer-writer.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { Engine } from './engine.js';
+import { randomNodeId, resolve, type DoozerServerOptions, type Resolved } from './options.js';
 import { CLOBBER, storedBytes, type Body } from './store.js';
 
-/** Options of {@link DoozerServer.start}. */
-export interface DoozerServerOptions {
-  /** Address to listen on. Default `'127.0.0.1'`. */
-  host?: string;
-  /**
-   * The host name or address clients are told to dial: it goes into {@link
-   * DoozerServer.uri}, {@link DoozerServer.address}, `/ctl/node/<id>/addr`
-   * and `/ctl/ns/<cluster>/<id>`, with the bound port. Default: the bound
-   * address. Set it when binding a wildcard address (`0.0.0.0`, `::`), which
-   * no client can dial; without it such a bind logs a `warn` line.
-   */
-  advertiseHost?: string;
-  /** Port to listen on; `0` (the default) picks a free one. */
-  port?: number;
-  /** Revs of history kept; a request pinned to an older rev gets TOO_LATE. Default 2000 (as doozerd `-hist`). */
-  history?: number;
-  /** Read-write secret (doozerd's `DOOZER_RWSECRET`). Default none. */
-  rwSecret?: string;
-  /** Read-only secret (doozerd's `DOOZER_ROSECRET`). Default none. */
-  roSecret?: string;
-  /** Cluster name, stored in `/ctl/name` and used in `/ctl/ns/<name>/<node id>`. Default `'local'`. */
-  clusterName?: string;
-  /** The node id SELF answers. Default: a random 16-character id like doozerd's. */
-  nodeId?: string;
-  /**
-   * Period of the node's heartbeat write (`/ctl/node/<id>/applied`), as
-   * doozerd's `-pulse`. Default 1000; `0` or `false` turns it off.
-   */
-  heartbeatMs?: number | false;
-  /** Largest request frame accepted; a client sending a bigger one is disconnected. Default 16 MiB. */
-  maxFrameBytes?: number;
-  /**
-   * Most answer bytes that may wait unwritten on one connection. A client
-   * that stops reading while its WAITs keep coming due is disconnected
-   * (one `warn` line) once its answers pass this, and its waits are freed.
-   * Default `4 * maxFrameBytes`.
-   */
-  maxWriteBufferBytes?: number;
-  /**
-   * Most requests (WAITs, future-rev reads) waiting server-wide; a
-   * connection that parks one more is disconnected (one `warn` line).
-   * Default 1,000,000. (One connection may park at most 100,000.)
-   */
-  maxWaiting?: number;
-  /**
-   * Answer TAG_IN_USE to a request that reuses the tag of one still waiting
-   * on the same connection. doozerd 0.9 does not check tags (both requests
-   * are served, each answered with that tag), so the default is `false`.
-   */
-  checkTags?: boolean;
-  /**
-   * Where the server reports what it does: `info` gets one line when
-   * {@link DoozerServer.start} listens; `warn` one line per connection it
-   * closes and one for a wildcard bind without `advertiseHost`. Default: silent.
-   */
-  logger?: { info?(message: string): void; warn?(message: string): void };
-}
+export type { DoozerServerOptions } from './options.js';
 
 /** What {@link DoozerServer.stats} reports. */
 export interface DoozerServerStats {
@@ -76,12 +20,17 @@ export interface DoozerServerStats {
   readonly rev: number;
   /** Open client connections. */
   readonly connections: number;
-  /** Requests (WAITs, reads at a future rev) waiting for a write. */
+  /** Requests (WAITs, reads at a future rev) waiting for a write, or answered by one and not yet written. */
   readonly waiting: number;
   /** Request frames received but held back (server paused, or a client not reading). */
   readonly queuedFrames: number;
   /** Answer bytes waiting in the sockets' write buffers. */
   readonly bufferedBytes: number;
+  /**
+   * Memory those answers hold: shared values counted once (what
+   * `maxTotalWriteBufferBytes` bounds).
+   */
+  readonly heldAnswerBytes: number;
   /** Requests decoded and handled since the server object was created (across restarts). */
   readonly requests: number;
   /** Files in the store. */
@@ -96,23 +45,6 @@ export const EMBEDDED_SERVER_VERSION = '0.9.0-alpha (nestjs-master-election embe
 /** NOPs a fresh doozerd node writes after its first /ctl files ("alpha"). */
 const BOOT_NOPS = 50;
 const RETRY_LISTEN_MS = 5000;
-
-interface Resolved {
-  host: string;
-  advertiseHost: string | undefined;
-  port: number;
-  history: number;
-  rwSecret: string;
-  roSecret: string;
-  clusterName: string;
-  nodeId: string | undefined;
-  heartbeatMs: number;
-  maxFrameBytes: number;
-  maxWriteBufferBytes: number;
-  maxWaiting: number;
-  checkTags: boolean;
-  logger: NonNullable<DoozerServerOptions['logger']>;
-}
 
 /**
  * An embedded Doozer server. Start one with {@link DoozerServer.start}, point
@@ -133,17 +65,21 @@ export class DoozerServer {
   private boundPort: number;
   private currentNodeId = '';
   private readonly counters = { requests: 0 };
+  private readonly budget: WriteBudget;
   private readonly host_: ConnectionHost;
 
   private constructor(private readonly opts: Resolved) {
     this.boundHost = opts.host;
     this.boundPort = opts.port;
+    this.budget = new WriteBudget(opts.maxTotalWriteBufferBytes);
     this.host_ = {
       isPaused: () => this.isPaused,
       counters: this.counters,
       maxFrameBytes: opts.maxFrameBytes,
       maxWriteBufferBytes: opts.maxWriteBufferBytes,
       maxWaiting: opts.maxWaiting,
+      budget: this.budget,
+      overBudget: () => this.shed(),
       warn: (m) => opts.logger.warn?.(m),
       closed: (c) => this.conns.delete(c),
     };
@@ -207,9 +143,9 @@ export class DoozerServer {
     return this.conns.size;
   }
 
-  /** Requests (WAITs, reads at a future rev) waiting for a write. */
+  /** Requests (WAITs, reads at a future rev) waiting for a write, or answered by one and not yet written. */
   get waiting(): number {
-    return this.engine.waiters.size;
+    return this.engine.waiting;
   }
 
   /** Counters for tests, diagnostics and the benchmark. */
@@ -224,9 +160,10 @@ export class DoozerServer {
     return {
       rev: this.rev,
       connections: this.conns.size,
-      waiting: this.engine.waiters.size,
+      waiting: this.engine.waiting,
       queuedFrames,
       bufferedBytes,
+      heldAnswerBytes: this.budget.bytes,
       requests: this.counters.requests,
       files: store.files,
       historyEvents: store.historyEvents,
@@ -252,7 +189,7 @@ export class DoozerServer {
   resume(): void {
     if (!this.isPaused) return;
     this.isPaused = false;
-    for (const c of [...this.conns]) c.pump();
+    for (const c of [...this.conns]) c.pump(true);
   }
 
   /** Destroys every client socket now (their waiting requests are freed); keeps listening. */
@@ -299,6 +236,20 @@ export class DoozerServer {
       this.engine.dispose();
     });
     return this.closing;
+  }
+
+  /** Closes the connections with the most unwritten answers until the budget holds again. */
+  private shed(): void {
+    const { budget } = this;
+    while (budget.exceeded) {
+      let slowest: Connection | undefined;
+      for (const c of this.conns) if (c.unwritten > (slowest?.unwritten ?? 0)) slowest = c;
+      if (!slowest) return;
+      slowest.close(
+        `the server holds more than ${budget.limit} bytes of unread answers ` +
+          `(maxTotalWriteBufferBytes), the most of them for this connection (${slowest.unwritten} bytes)`,
+      );
+    }
   }
 
   /** Runs `step` once every earlier stop/restart/close has settled. */
@@ -367,6 +318,8 @@ export class DoozerServer {
       rwSecret: o.rwSecret,
       roSecret: o.roSecret,
       checkTags: o.checkTags,
+      maxPathBytes: o.maxPathBytes,
+      maxPathDepth: o.maxPathDepth,
     });
     const store = this.engine.store;
     const node = `/ctl/node/${this.currentNodeId}`;
@@ -401,78 +354,6 @@ export class DoozerServer {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
   }
-}
-
-function resolve(o: DoozerServerOptions): Resolved {
-  const heartbeatMs = o.heartbeatMs === false || o.heartbeatMs === undefined ? 0 : o.heartbeatMs;
-  const maxFrameBytes = o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-  const r: Resolved = {
-    host: o.host ?? '127.0.0.1',
-    advertiseHost: o.advertiseHost,
-    port: o.port ?? 0,
-    history: o.history ?? 2000,
-    rwSecret: o.rwSecret ?? '',
-    roSecret: o.roSecret ?? '',
-    clusterName: o.clusterName ?? 'local',
-    nodeId: o.nodeId,
-    heartbeatMs: o.heartbeatMs === undefined ? 1000 : heartbeatMs,
-    maxFrameBytes,
-    maxWriteBufferBytes: o.maxWriteBufferBytes ?? 4 * maxFrameBytes,
-    maxWaiting: o.maxWaiting ?? 1_000_000,
-    checkTags: o.checkTags ?? false,
-    logger: o.logger ?? {},
-  };
-  if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) {
-    throw new RangeError(`port must be an integer from 0 to 65535, got ${r.port}`);
-  }
-  if (!Number.isSafeInteger(r.history) || r.history < 0) {
-    throw new RangeError(`history must be a non-negative integer, got ${r.history}`);
-  }
-  if (!Number.isFinite(r.heartbeatMs) || r.heartbeatMs < 0) {
-    throw new RangeError(
-      `heartbeatMs must be a non-negative number or false, got ${r.heartbeatMs}`,
-    );
-  }
-  for (const key of ['maxFrameBytes', 'maxWriteBufferBytes', 'maxWaiting'] as const) {
-    if (!Number.isSafeInteger(r[key]) || r[key] < 1) {
-      throw new RangeError(`${key} must be a positive integer, got ${r[key]}`);
-    }
-  }
-  if (r.advertiseHost !== undefined && !/^[a-zA-Z0-9.:-]+$/.test(r.advertiseHost)) {
-    throw new RangeError(
-      `advertiseHost must be a host name or an IP address (IPv6 without brackets), got ${JSON.stringify(r.advertiseHost)}`,
-    );
-  }
-  if (!isValidPathComponent(r.clusterName)) {
-    throw new RangeError(
-      `clusterName must be a valid Doozer path component, got ${JSON.stringify(r.clusterName)}`,
-    );
-  }
-  if (r.nodeId !== undefined && !isValidPathComponent(r.nodeId)) {
-    throw new RangeError(
-      `nodeId must be a valid Doozer path component, got ${JSON.stringify(r.nodeId)}`,
-    );
-  }
-  return r;
-}
-
-/** Like doozerd's: 80 random bits in base32 (16 characters of A-Z2-7). */
-function randomNodeId(): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  const bytes = randomBytes(10);
-  let bits = 0;
-  let acc = 0;
-  let out = '';
-  for (const b of bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += alphabet[(acc >>> bits) & 31];
-    }
-    acc &= (1 << bits) - 1;
-  }
-  return out;
 }
 
 function safeHostname(): string {

@@ -4,7 +4,10 @@
  * mutation rules of the reference server (doozerd 0.9.0-alpha).
  */
 import { Deque } from './deque.js';
+import { DirIndex, forEachAncestor } from './dirs.js';
 import type { Glob } from './glob.js';
+
+export { childPath } from './dirs.js';
 
 /** The rev a SET or DEL sends to write unconditionally. */
 export const CLOBBER = -1;
@@ -83,51 +86,13 @@ export interface Snapshot {
   isDir(path: string): boolean;
   /** The sorted entry names of the directory `path` (empty when it is not one). */
   list(path: string): readonly string[];
+  /** How many entries the directory `path` has (0 when it is not one). */
+  entries(path: string): number;
+  /** The `k`-th entry name of the directory `path` in sorted order, `undefined` past the end. */
+  entry(path: string, k: number): string | undefined;
 }
 
 const EMPTY = '';
-
-/** `dir` + `/` + `name`. */
-export function childPath(dir: string, name: string): string {
-  return dir === '/' ? `/${name}` : `${dir}/${name}`;
-}
-
-/** The proper ancestors of a valid path, root first, each with the child name that leads on. */
-function forEachAncestor(path: string, f: (dir: string, name: string) => void): void {
-  let dir = '/';
-  let start = 1;
-  while (start < path.length) {
-    let end = path.indexOf('/', start);
-    if (end < 0) end = path.length;
-    const name = path.slice(start, end);
-    f(dir, name);
-    dir = path.slice(0, end);
-    start = end + 1;
-  }
-}
-
-class Dir {
-  readonly children = new Set<string>();
-  /** Files anywhere below. */
-  files = 0;
-  private sorted: string[] | null = null;
-
-  add(name: string): void {
-    if (!this.children.has(name)) {
-      this.children.add(name);
-      this.sorted = null;
-    }
-  }
-
-  remove(name: string): void {
-    if (this.children.delete(name)) this.sorted = null;
-  }
-
-  list(): readonly string[] {
-    this.sorted ??= [...this.children].sort();
-    return this.sorted;
-  }
-}
 
 /** Store-wide counters, for tests and the benchmark. */
 export interface StoreStats {
@@ -143,10 +108,10 @@ export class Store implements Snapshot {
   /** The current store rev. */
   rev = 0;
   private readonly files = new Map<string, FileState>();
-  private readonly dirs = new Map<string, Dir>([['/', new Dir()]]);
+  /** The directories, now and over the history window. */
+  readonly dirs = new DirIndex();
   private readonly log = new Deque<StoreEvent>();
   private readonly byPath = new Map<string, Deque<StoreEvent>>();
-  private readonly views = new Map<string, Snapshot>();
 
   constructor(
     /** How many revs of history to keep (TOO_LATE past it). */
@@ -170,24 +135,29 @@ export class Store implements Snapshot {
   }
 
   isDir(path: string): boolean {
-    return this.dirs.has(path);
+    return this.dirs.isDir(path);
   }
 
   list(path: string): readonly string[] {
-    return this.dirs.get(path)?.list() ?? [];
+    return this.dirs.list(path);
   }
 
-  /** The tree as of `rev` (between {@link oldestRev} and {@link rev}). */
+  entries(path: string): number {
+    return this.dirs.entries(path);
+  }
+
+  entry(path: string, k: number): string | undefined {
+    return this.dirs.list(path)[k];
+  }
+
+  /**
+   * The tree as of `rev` (between {@link oldestRev} and {@link rev}). It
+   * costs nothing to make, each read a binary search in that path's history
+   * (a listing one pass over the directory), and it keeps reading as of
+   * `rev` while the store moves on, as long as `rev` stays in the window.
+   */
   at(rev: number): Snapshot {
-    if (rev >= this.rev) return this;
-    const key = `${rev}@${this.rev}`;
-    let view = this.views.get(key);
-    if (!view) {
-      view = new PastView(this, rev, this.changesSince(rev));
-      if (this.views.size >= 8) this.views.delete(this.views.keys().next().value!);
-      this.views.set(key, view);
-    }
-    return view;
+    return new PastView(this, rev);
   }
 
   /** The file at `path` as of `rev` (between {@link oldestRev} and {@link rev}). */
@@ -215,22 +185,6 @@ export class Store implements Snapshot {
     }
     for (const e of this.eventsFrom(rev)) if (glob.match(e.path)) return e;
     return undefined;
-  }
-
-  /** For every path changed after `rev`: its state as of `rev`. */
-  private changesSince(rev: number): Map<string, FileState | undefined> {
-    const changes = new Map<string, FileState | undefined>();
-    const start = this.log.firstWhere((e) => e.rev > rev);
-    for (let i = this.log.length - 1; i >= start; i--) {
-      const e = this.log.at(i)!;
-      if (e.kind !== 'nop') changes.set(e.path, e.prev);
-    }
-    return changes;
-  }
-
-  /** Files below `dir` now (0 when it is not a directory). */
-  filesBelow(dir: string): number {
-    return this.dirs.get(dir)?.files ?? 0;
   }
 
   // ---- Mutations ----
@@ -272,7 +226,7 @@ export class Store implements Snapshot {
   }
 
   private checkRev(path: string, rev: number): WriteError | undefined {
-    const isDir = this.dirs.has(path);
+    const isDir = this.dirs.isDir(path);
     const current = isDir ? DIR_REV : (this.files.get(path)?.rev ?? 0);
     if (rev !== CLOBBER && rev < current) return 'REV_MISMATCH';
     if (isDir) return 'ISDIR';
@@ -290,7 +244,7 @@ export class Store implements Snapshot {
 
   private fail(error: WriteError): WriteResult {
     const text = WRITE_ERROR_TEXT[error];
-    if (!this.dirs.has(ERROR_PATH) && !this.belowFile(ERROR_PATH)) {
+    if (!this.dirs.isDir(ERROR_PATH) && !this.belowFile(ERROR_PATH)) {
       return { ok: false, error, rev: this.commitSet(ERROR_PATH, text) };
     }
     // A client turned /ctl/err into a directory (or /ctl into a file). The
@@ -311,37 +265,14 @@ export class Store implements Snapshot {
   private commitSet(path: string, value: Body): number {
     const rev = this.rev + 1;
     const prev = this.files.get(path);
-    if (!prev) {
-      forEachAncestor(path, (dir, name) => {
-        let d = this.dirs.get(dir);
-        if (!d) {
-          d = new Dir();
-          this.dirs.set(dir, d);
-        }
-        d.files++;
-        d.add(name);
-      });
-    }
+    if (!prev) this.dirs.addFile(path, rev);
     this.files.set(path, { value, rev });
     return this.commit({ rev, kind: 'set', path, value, prev });
   }
 
   private removeFile(path: string): void {
     this.files.delete(path);
-    const chain: [Dir, string, string][] = [];
-    forEachAncestor(path, (dir, name) => {
-      const d = this.dirs.get(dir)!;
-      d.files--;
-      chain.push([d, dir, name]);
-    });
-    for (let i = chain.length - 1; i >= 0; i--) {
-      const [d, dir, name] = chain[i]!;
-      const child = childPath(dir, name);
-      if (child === path || this.dirs.get(child)?.files === 0) {
-        this.dirs.delete(child);
-        d.remove(name);
-      }
-    }
+    this.dirs.removeFile(path, this.rev + 1);
   }
 
   private commit(event: StoreEvent): number {
@@ -354,7 +285,6 @@ export class Store implements Snapshot {
     }
     events.push(event);
     this.trim();
-    this.views.clear();
     this.onEvent(event);
     return event.rev;
   }
@@ -367,61 +297,34 @@ export class Store implements Snapshot {
       events.shift();
       if (events.length === 0) this.byPath.delete(e.path);
     }
+    this.dirs.trim(oldest);
   }
 }
 
-/** The tree as of a past rev: the current tree with the later changes undone. */
+/** The tree as of a rev in the window: each read undoes the later changes of what it reads. */
 class PastView implements Snapshot {
-  /** Per directory: files below at `rev` minus files below now. */
-  private readonly delta = new Map<string, number>();
-  /** Per directory: entry names that lead to a file that existed at `rev`. */
-  private readonly extra = new Map<string, Set<string>>();
-  private readonly lists = new Map<string, readonly string[]>();
-
   constructor(
     private readonly store: Store,
     readonly rev: number,
-    private readonly changes: Map<string, FileState | undefined>,
-  ) {
-    for (const [path, then] of changes) {
-      if (path === '/') continue;
-      const d = (then ? 1 : 0) - (store.file(path) ? 1 : 0);
-      forEachAncestor(path, (dir, name) => {
-        if (d !== 0) this.delta.set(dir, (this.delta.get(dir) ?? 0) + d);
-        if (then) {
-          let names = this.extra.get(dir);
-          if (!names) {
-            names = new Set();
-            this.extra.set(dir, names);
-          }
-          names.add(name);
-        }
-      });
-    }
-  }
+  ) {}
 
   file(path: string): FileState | undefined {
-    return this.changes.has(path) ? this.changes.get(path) : this.store.file(path);
+    return this.store.fileAt(path, this.rev);
   }
 
   isDir(path: string): boolean {
-    if (path === '/') return true;
-    return this.store.filesBelow(path) + (this.delta.get(path) ?? 0) > 0;
+    return this.store.dirs.isDirAt(path, this.rev);
   }
 
   list(path: string): readonly string[] {
-    let names = this.lists.get(path);
-    if (names) return names;
-    if (!this.isDir(path)) return [];
-    const candidates = new Set(this.store.list(path));
-    for (const name of this.extra.get(path) ?? []) candidates.add(name);
-    names = [...candidates]
-      .filter((name) => {
-        const child = childPath(path, name);
-        return this.file(child) !== undefined || this.isDir(child);
-      })
-      .sort();
-    this.lists.set(path, names);
-    return names;
+    return this.store.dirs.listAt(path, this.rev);
+  }
+
+  entries(path: string): number {
+    return this.store.dirs.entriesAt(path, this.rev);
+  }
+
+  entry(path: string, k: number): string | undefined {
+    return this.store.dirs.entryAt(path, this.rev, k);
   }
 }

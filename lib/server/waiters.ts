@@ -18,6 +18,14 @@ export interface Waiter {
   readonly fire: (event: StoreEvent) => void;
 }
 
+/** Fires waiters an event answers (they have left the index already). */
+export type Deliver = (fired: readonly Waiter[], event: StoreEvent) => void;
+
+/** Fires them all, now, in order. */
+export const deliverNow: Deliver = (fired, event) => {
+  for (const w of fired) w.fire(event);
+};
+
 /** The index of waiting requests. */
 export class WaiterIndex {
   private readonly future = new Map<number, Set<Waiter>>();
@@ -26,6 +34,11 @@ export class WaiterIndex {
   private readonly rooted = new Map<string, Set<Waiter>>();
   private readonly home = new Map<Waiter, Set<Waiter>>();
   private readonly keyOf = new Map<Set<Waiter>, [Map<unknown, Set<Waiter>>, unknown]>();
+
+  constructor(
+    /** How fired waiters are called (the server spreads a large fan-out over several turns). */
+    private readonly deliver: Deliver = deliverNow,
+  ) {}
 
   /** Waiting requests. */
   get size(): number {
@@ -64,7 +77,11 @@ export class WaiterIndex {
     this.keyOf.clear();
   }
 
-  /** Fires every waiter `event` answers. Call after the store applied it. */
+  /**
+   * Fires every waiter `event` answers (through `deliver`: maybe not all
+   * at once, but none of them is in the index any more when this returns).
+   * Call after the store applied it.
+   */
   dispatch(event: StoreEvent): void {
     const due = this.future.get(event.rev);
     if (due) {
@@ -83,7 +100,7 @@ export class WaiterIndex {
       this.collect(this.rooted.get(path.slice(0, i)), path, fired);
     }
     for (const w of fired) this.remove(w);
-    for (const w of fired) w.fire(event);
+    if (fired.length > 0) this.deliver(fired, event);
   }
 
   private collect(set: Set<Waiter> | undefined, path: string, out: Waiter[]): void {

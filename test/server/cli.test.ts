@@ -4,70 +4,11 @@
  * suite's global setup (test/support/global-setup.ts) compiles dist/ before
  * any test, so it always matches the sources under test.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Verb } from '../../lib/wire/index.js';
+import { listening, run } from './dev-server-process.js';
 import { connectRaw, ipv6Loopback, startServer, until, within } from './helpers.js';
-
-const CLI = fileURLToPath(new URL('../../dist/cjs/bin/doozer-dev-server.js', import.meta.url));
-const LINE = /^doozer-dev-server listening on (\S+):(\d+) uri=(doozer:\?ca=\S+)$/;
-
-interface Run {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  /** Resolves once the process exited and its output is all read. */
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/**
- * Runs the CLI; `preload` is module source that node runs first (with
- * `--import`), to hold the process at a chosen point.
- */
-function run(args: string[], env: Record<string, string> = {}, preload?: string): Run {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\``);
-  const imports = preload
-    ? ['--import', `data:text/javascript,${encodeURIComponent(preload)}`]
-    : [];
-  const child = spawn(process.execPath, [...imports, CLI, ...args], {
-    env: { ...process.env, DOOZER_RWSECRET: '', DOOZER_ROSECRET: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('close', (code, signal) => resolve({ code, signal })),
-  );
-  onTestFinished(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exit;
-  });
-  return { child, stdout: () => out, stderr: () => err, exit };
-}
-
-/** Resolves with the listening line's parts once it is printed. */
-function listening(r: Run): Promise<{ host: string; port: number; uri: string }> {
-  return within(
-    new Promise((resolve, reject) => {
-      const check = (): void => {
-        const line = r.stdout().split('\n')[0]!;
-        const m = LINE.exec(line);
-        if (m && r.stdout().includes('\n'))
-          resolve({ host: m[1]!, port: Number(m[2]), uri: m[3]! });
-      };
-      r.child.stdout!.on('data', check);
-      void r.exit.then((e) => reject(new Error(`exited ${JSON.stringify(e)}: ${r.stderr()}`)));
-      check();
-    }),
-    30_000,
-    'the listening line',
-  );
-}
 
 /**
  * Module source that makes `net.Server.prototype[method]` hang, saying so on
@@ -210,12 +151,43 @@ describe('doozer-dev-server', () => {
     [['--heartbeat-ms', '1.5']],
     [['--cluster-name', 'a/b']],
     [['--advertise-host', 'a b']],
+    [['--max-path-bytes', '0']],
+    [['--max-path-depth', '3']],
+    [['--max-total-write-buffer-bytes', '0']],
     [['extra-argument']],
   ])('exits 2 with the usage on bad flags: %j', async (args) => {
     const r = run(args);
     expect((await within(r.exit, 30_000, 'exit')).code).toBe(2);
     expect(r.stderr()).toMatch(/Usage: doozer-dev-server/);
     expect(r.stdout()).toBe('');
+  });
+
+  it('--max-path-bytes and --max-path-depth set the path limits', async () => {
+    const r = run(['--listen', '127.0.0.1:0', '--max-path-bytes', '100', '--max-path-depth', '5']);
+    const c = await connectRaw(await listening(r));
+    expect(await c.call({ tag: 1, verb: Verb.GET, path: `/${'p'.repeat(100)}` })).toEqual({
+      tag: 1,
+      err: 'BAD_PATH',
+      detail: 'path of 101 bytes exceeds maxPathBytes (100)',
+    });
+    expect(await c.call({ tag: 2, verb: Verb.GET, path: '/1/2/3/4/5/6' })).toEqual({
+      tag: 2,
+      err: 'BAD_PATH',
+      detail: 'path of 6 components exceeds maxPathDepth (5)',
+    });
+    expect((await c.call({ verb: Verb.GET, path: '/ctl/name' })).value).toBe('local');
+  });
+
+  it('--max-total-write-buffer-bytes sets the server-wide budget of unread answers', async () => {
+    // One byte: the first answer written is over it, and its connection is closed.
+    const r = run(['--listen', '127.0.0.1:0', '--max-total-write-buffer-bytes', '1']);
+    const c = await connectRaw(await listening(r));
+    c.send({ verb: Verb.REV });
+    await within(c.closed, 30_000, 'the connection to be closed');
+    await until(() => r.stderr().includes('\n'), 'the warning');
+    expect(r.stderr()).toMatch(
+      /^doozer-dev-server: closing connection from 127\.0\.0\.1:\d+: the server holds more than 1 bytes of unread answers/,
+    );
   });
 
   it('--help exits 0', async () => {

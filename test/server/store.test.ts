@@ -6,21 +6,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compileGlob, type Glob } from '../../lib/server/glob.js';
-import { bodyBytes, Store, type Body, type StoreEvent } from '../../lib/server/store.js';
+import {
+  bodyBytes,
+  Store,
+  type Body,
+  type Snapshot,
+  type StoreEvent,
+} from '../../lib/server/store.js';
 import { WaiterIndex } from '../../lib/server/waiters.js';
+import { rng } from '../support/random.js';
 
 type Files = Map<string, { value: string; rev: number }>;
-
-/** A tiny deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = ['a', 'b', 'a-b', 'B'];
 const PATHS: string[] = [];
@@ -85,6 +81,8 @@ describe('store against a model', () => {
     });
     const snapshots: Files[] = [new Map<string, { value: string; rev: number }>()];
     const expected: { rev: number; glob: Glob; got: StoreEvent[] }[] = [];
+    // Views are kept and read again after later writes: they must still read as of their rev.
+    const views = new Map<number, Snapshot>();
 
     for (let step = 0; step < 400; step++) {
       const model: Files = new Map(snapshots[store.rev]);
@@ -133,19 +131,23 @@ describe('store against a model', () => {
       if (step % 5 === 0) {
         for (let r = store.oldestRev; r <= store.rev; r++) {
           const then = snapshots[r]!;
-          const view = store.at(r);
+          const view = views.get(r) ?? store.at(r);
+          views.set(r, view);
           const dirs = dirsOf(then);
           const actual: Record<string, unknown> = {};
           const want: Record<string, unknown> = {};
           for (const p of [...PATHS, '/', '/ctl', '/ctl/err']) {
             const file = view.file(p);
+            const list = view.list(p);
             const body = (f: { rev: number } | undefined, v: string | undefined) =>
               f && { rev: f.rev, value: p === '/ctl/err' ? '' : v };
             actual[p] = {
               file: body(file, file && text(file.value)),
               at: store.fileAt(p, r)?.rev,
               dir: view.isDir(p),
-              list: view.list(p),
+              list,
+              entries: view.entries(p),
+              each: [-1, ...list.keys(), list.length].map((k) => view.entry(p, k)),
             };
             const then_ = then.get(p);
             want[p] = {
@@ -153,6 +155,8 @@ describe('store against a model', () => {
               at: then_?.rev,
               dir: dirs.has(p),
               list: dirs.get(p) ?? [],
+              entries: dirs.get(p)?.length ?? 0,
+              each: [undefined, ...(dirs.get(p) ?? []), undefined],
             };
           }
           expect(actual, `the tree at rev ${r}`).toEqual(want);
@@ -171,10 +175,49 @@ describe('store against a model', () => {
     expect(waiters.size).toBe(expected.filter((w) => w.got.length === 0).length);
   });
 
+  it.each([5, 6])(
+    'seed %i: a wide directory with heavy churn lists as it was at every rev',
+    (seed) => {
+      const random = rng(seed);
+      const history = 60;
+      const store = new Store(history);
+      const names = Array.from({ length: 300 }, (_, i) => `n${(i * 7919) % 1000}`);
+      const model: Set<string>[] = [new Set()];
+      for (let step = 0; step < 600; step++) {
+        const now = new Set(model[store.rev]);
+        const name = names[Math.floor(random() * names.length)]!;
+        if (random() < 0.6) {
+          store.set(`/w/${name}`, -1, Buffer.from('x'));
+          now.add(name);
+        } else {
+          store.del(`/w/${name}`, -1);
+          now.delete(name);
+        }
+        model.push(now);
+        if (step % 50 !== 49) continue;
+        for (let r = store.oldestRev; r <= store.rev; r++) {
+          const want = [...model[r]!].sort();
+          const view = store.at(r);
+          expect(view.list('/w'), `list at ${r}`).toEqual(want);
+          expect(view.entries('/w')).toBe(want.length);
+          expect(view.isDir('/w')).toBe(want.length > 0);
+          const got = Array.from({ length: want.length + 1 }, (_, k) => view.entry('/w', k));
+          expect(got, `entries at ${r}`).toEqual([...want, undefined]);
+        }
+      }
+    },
+  );
+
   it('keeps memory bounded: history holds at most `history` revs', () => {
     const store = new Store(100);
     for (let i = 0; i < 10_000; i++) store.set(`/f${i % 7}`, -1, Buffer.from(String(i)));
     expect(store.stats).toEqual({ files: 7, historyEvents: 100 });
     expect(store.oldestRev).toBe(9901);
+    // The directory log is trimmed with the history.
+    for (let i = 0; i < 10_000; i++) {
+      store.set(`/d${i % 13}/f${i}`, -1, Buffer.from('x'));
+      store.del(`/d${i % 13}/f${i}`, -1);
+    }
+    expect(store.dirs.changes).toBeLessThanOrEqual(4 * 100);
   });
 });
