@@ -90,6 +90,9 @@ describe('live view of real elections', () => {
 
   it('tells the pages when it loses the store, and reads it again once back', async () => {
     const { server, view, client } = await startStack();
+    // Push the rev well past what a fresh server reaches while this test runs
+    // (its own /ctl heartbeats), so "revs start over" is seen on a loaded machine too.
+    for (let i = 0; i < 200; i++) await client.set(`/filler/${i}`, 0, 'x');
     const rev = await client.set(electionPath('go'), 0, 'go-master:1');
     const sse = await SseReader.open(view.url);
     await sse.snapshot();
