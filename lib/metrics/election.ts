@@ -9,10 +9,13 @@ import { resolveMeter } from './api.js';
 import { ATTR, DURATION_BUCKETS_S, METRIC } from './names.js';
 import type { DetachMetrics, MetricsOptions } from './options.js';
 
-/** What the metrics read of an election client: its public API only. */
+/**
+ * What the metrics read of an election: the public API that the engine's
+ * `MasterElectionClient` and the Nest module's `MasterElectionService` share.
+ */
 export type ObservedElection = Pick<
   MasterElectionClient,
-  'name' | 'state$' | 'currentTerm' | 'isMaster' | 'fencingToken'
+  'name' | 'address' | 'state$' | 'currentTerm' | 'isMaster'
 >;
 
 /** Options of {@link instrumentElection}. */
@@ -80,9 +83,12 @@ function attach(
     advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
   });
 
+  let lastTerm = 0;
+  /** The term of the master now known (0: none). */
+  let current = 0;
   const observe: BatchObservableCallback = (result) => {
     result.observe(isMaster, client.isMaster() ? 1 : 0, base);
-    result.observe(token, client.fencingToken, base);
+    result.observe(token, current, base);
   };
   meter.addBatchObservableCallback(observe, [isMaster, token]);
 
@@ -98,10 +104,10 @@ function attach(
     term.signal.addEventListener('abort', onAbort, { once: true });
   };
 
-  let lastTerm = 0;
   /** When the master was seen gone; undefined while one is known (or stopped). */
   let gapSince: number | undefined;
   const subscription = client.state$.subscribe(({ role, master, term }) => {
+    current = master === '' || role === 'stopped' ? 0 : term;
     if (role === 'stopped') {
       gapSince = undefined;
       return;
@@ -112,7 +118,9 @@ function attach(
     }
     if (role === 'master') watchTerm(client.currentTerm);
     if (term === lastTerm) return;
-    started.add(1, { ...base, [ATTR.holder]: role === 'master' ? 'self' : 'other' });
+    // By address, not role: the Nest service shows its own new term as a
+    // candidate's until its @OnBecomeMaster handlers have run.
+    started.add(1, { ...base, [ATTR.holder]: master === client.address ? 'self' : 'other' });
     // A change seen from one master straight to the next had no gap to see.
     if (gapSince !== undefined) gap.record(Math.max(0, now() - gapSince) / 1000, base);
     else if (lastTerm !== 0) gap.record(0, base);
