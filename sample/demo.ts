@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: three replicas of the sample application elect a master;
  * the demo kills the master (failover), then stops the next one gracefully
- * (handover), and prints how long each took.
+ * (handover), and prints how long each took. It writes the story as a
+ * timeline, `demo-timeline.html`, in the directory it is run from.
  *
  *     node dist/sample/demo.js [--short] [--verbose]
  *
@@ -16,6 +17,7 @@ import { MasterObserver, type LeaseOnStart, type MasterSighting } from './demo/o
 import { Replica, type ReplicaExit, type ReplicaLog } from './demo/replica.js';
 import { DEMO_TIMINGS, type DemoTimings } from './demo/timings.js';
 import { DemoError, pollFor, waitFor, within } from './demo/wait.js';
+import { StoryRecorder, writeTimeline, type DemoStory } from './timeline/index.js';
 import type { ElectionStatus } from './src/election.controller.js';
 import { LEADER_JOB_INTERVAL_MS } from './src/leader-job.service.js';
 
@@ -64,9 +66,17 @@ class Demo {
   private server: DevServer | undefined;
   private observer: MasterObserver | undefined;
   private cleaning: Promise<void> | undefined;
+  /** What the timeline (demo-timeline.html) shows. */
+  private readonly story: StoryRecorder;
 
   constructor(private readonly options: DemoOptions) {
     this.timings = options.short ? DEMO_TIMINGS.short : DEMO_TIMINGS.normal;
+    this.story = new StoryRecorder('nestjs-master-election demo', this.timings);
+  }
+
+  /** The story recorded so far, for the timeline. */
+  storySoFar(): DemoStory {
+    return this.story.story();
   }
 
   /** Aborts with `reason` whatever the demo is waiting for. */
@@ -88,6 +98,7 @@ class Demo {
     this.intro();
     const { observer, lease } = await MasterObserver.start(uri, bootUri, ELECTION, this.timings);
     this.observer = observer;
+    observer.masters$.subscribe((s) => this.story.sighting(s));
     const first = await this.firstElection(this.replicaEnv(uri, bootUri), lease);
     const failover = await this.failover(first.master);
     const handover = await this.handover(failover.master);
@@ -141,6 +152,7 @@ class Demo {
     );
     for (const r of this.replicas) {
       say(`   ${bold(r.label)}  pid ${String(r.pid).padEnd(7)} http://${r.address}`);
+      this.story.replica({ label: r.label, address: r.address });
     }
     for (const line of describeLease(lease, this.timings.leaseMs)) say(`   ${line}`);
     // A master left behind by an earlier run (against DOOZER_URI) is not ours: wait
@@ -148,6 +160,7 @@ class Demo {
     const ours = (s: MasterSighting): boolean => this.replicas.some((r) => r.address === s.master);
     const { seen, replica } = await this.nextMaster(ours, 'the first master', this.timings.leaseMs);
     const elapsed = seen.at - spawnedAt;
+    this.story.mark('first-election', spawnedAt, seen.at, `spawn of ${LABELS.join(', ')}`);
     say(
       `   ${green('master:')} ${this.name(replica)}, fencing token ${seen.term}, ${ms(elapsed)} after spawning the replicas`,
     );
@@ -173,6 +186,7 @@ class Demo {
       leaseMs + retryPeriodMs,
     );
     const elapsed = seen.at - killedAt;
+    this.story.mark('failover', killedAt, seen.at, `kill -9 ${master.label}`);
     say(
       `   ${green('master:')} ${this.name(replica)}, fencing token ${seen.term}, ${bold(ms(elapsed))} after the kill ${dim(`(bound: lease + retry period = ${leaseMs + retryPeriodMs} ms)`)}`,
     );
@@ -196,6 +210,7 @@ class Demo {
       0,
     );
     const elapsed = seen.at - termAt;
+    this.story.mark('handover', termAt, seen.at, `SIGTERM ${master.label}`);
     say(
       `   ${green('master:')} ${this.name(replica)}, fencing token ${seen.term}, ${bold(ms(elapsed))} after SIGTERM ${dim('(no lease to wait out)')}`,
     );
@@ -445,12 +460,22 @@ function summary(r: Results): void {
   );
 }
 
+/** Writes the timeline next to where the demo runs; a directory that cannot take it only costs a warning. */
+function showTimeline(story: DemoStory): void {
+  try {
+    say(`${bold('Timeline')}  ${writeTimeline(story)}  ${dim('(open it in a browser)')}`);
+  } catch (err) {
+    say(yellow(`Timeline not written: ${err instanceof Error ? err.message : String(err)}`));
+  }
+}
+
 const USAGE = `Usage: node dist/sample/demo.js [--short] [--verbose]
 
   --short     shorter election timings (lease 1000 ms), for CI; also DEMO_SHORT=1
   --verbose   show every log line of the replicas; also DEMO_VERBOSE=1
 
-Starts doozer-dev-server (dist/lib/bin/doozer-dev-server.js) unless DOOZER_URI (and DOOZER_BOOT_URI) is set.`;
+Starts doozer-dev-server (dist/lib/bin/doozer-dev-server.js) unless DOOZER_URI (and DOOZER_BOOT_URI) is set.
+Writes demo-timeline.html, a timeline of the run, in the working directory.`;
 
 function parseArgs(argv: readonly string[]): DemoOptions | 'help' {
   const flag = (env: string | undefined): boolean => env !== undefined && env !== '' && env !== '0';
@@ -487,8 +512,10 @@ async function main(): Promise<number> {
 
   try {
     const results = await demo.run();
+    const story = demo.storySoFar();
     await demo.cleanup();
     summary(results);
+    showTimeline(story);
     return 0;
   } catch (err) {
     say();

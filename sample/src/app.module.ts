@@ -12,6 +12,7 @@ import { ElectionController } from './election.controller.js';
 import { ElectionEvents } from './election-events.service.js';
 import { HealthController } from './health.controller.js';
 import { LeaderJob } from './leader-job.service.js';
+import { ElectionMetrics, MetricsController } from './metrics.js';
 
 /** Options of {@link AppModule.forRoot}. */
 export interface AppModuleOptions {
@@ -40,7 +41,7 @@ export function electionOptions(
 
 /**
  * The sample application: a leader-only job, election event logging,
- * `GET /election` and `GET /health`.
+ * `GET /election`, `GET /health` and `GET /metrics`.
  */
 @Module({})
 export class AppModule {
@@ -62,8 +63,8 @@ export class AppModule {
           useFactory: electionOptions,
         }),
       ],
-      controllers: [ElectionController, HealthController],
-      providers: [ElectionEvents, LeaderJob, MasterElectionHealthIndicator],
+      controllers: [ElectionController, HealthController, MetricsController],
+      providers: [ElectionEvents, LeaderJob, MasterElectionHealthIndicator, ElectionMetrics],
     };
   }
 }

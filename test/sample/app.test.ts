@@ -15,6 +15,7 @@ import { SampleConfigError, validateEnv } from '../../sample/src/config.js';
 import type { ElectionStatus } from '../../sample/src/election.controller.js';
 import { LeaderJob, type LeaderJobRun } from '../../sample/src/leader-job.service.js';
 import { listenOnLoopback } from '../../sample/src/loopback-listener.js';
+import { parse, value, type Sample } from '../metrics/prometheus.js';
 
 /** Limit of every wait: generous, for a loaded 2-core machine. */
 const WAIT_MS = 20_000;
@@ -39,6 +40,8 @@ interface Replica {
   /** Every run of its leader-only job since it started. */
   readonly runs: ReplaySubject<LeaderJobRun>;
   get(path: string): Promise<{ status: number; body: unknown }>;
+  /** GET /metrics, parsed. */
+  metrics(): Promise<Sample[]>;
   close(): Promise<void>;
 }
 
@@ -83,6 +86,12 @@ describe('sample app', () => {
       get: async (path) => {
         const res = await fetch(`http://127.0.0.1:${listener.port}${path}`);
         return { status: res.status, body: await res.json() };
+      },
+      metrics: async () => {
+        const res = await fetch(`http://127.0.0.1:${listener.port}/metrics`);
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+        return parse(await res.text());
       },
       close: () => close(),
     };
@@ -159,6 +168,36 @@ describe('sample app', () => {
     expect(next.term).toBeGreaterThan(first.term);
     const run = await waitFor(slave.runs, () => true, 'a run on the new master');
     expect(run).toEqual({ run: 1, fencingToken: next.term });
+  });
+
+  it('GET /metrics: the values change on a handover', async () => {
+    const [a, b] = await Promise.all([startReplica(), startReplica()]);
+    const first = await Promise.race([role(a, 'master'), role(b, 'master')]);
+    const [master, slave] = first.master === a.election.address ? [a, b] : [b, a];
+    await waitFor(slave.election.state$, (s) => s.term === first.term, 'the slave to follow');
+    const labels = { election_name: 'sample-test', election_backend: 'doozer' };
+    const isMaster = (s: Sample[]): number => value(s, 'master_election_is_master', labels);
+    const token = (s: Sample[]): number => value(s, 'master_election_fencing_token', labels);
+    const gaps = (s: Sample[]): number =>
+      value(s, 'master_election_no_master_duration_count', labels);
+    const selfTerms = (s: Sample[]): number =>
+      value(s, 'master_election_terms_started_total', { ...labels, election_term_holder: 'self' });
+
+    const before = await slave.metrics();
+    expect(isMaster(await master.metrics())).toBe(1);
+    expect(isMaster(before)).toBe(0);
+    expect(token(before)).toBe(first.term);
+    expect(selfTerms(before)).toBe(0);
+
+    // The master shuts down and resigns: the slave's metrics show it master of a new term.
+    await master.close();
+    const next = await role(slave, 'master');
+    const after = await slave.metrics();
+    expect(isMaster(after)).toBe(1);
+    expect(token(after)).toBe(next.term);
+    expect(token(after)).toBeGreaterThan(token(before));
+    expect(selfTerms(after)).toBe(1);
+    expect(gaps(after)).toBe(gaps(before) + 1);
   });
 });
 

@@ -4,7 +4,9 @@
  * processes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -43,11 +45,12 @@ class DemoRun {
   private readonly waiters = new Set<() => void>();
   private exit: Exit | undefined;
 
-  constructor(args: readonly string[]) {
+  constructor(args: readonly string[], cwd: string) {
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
     for (const k of ['DOOZER_URI', 'DOOZER_BOOT_URI', 'DEMO_SHORT', 'DEMO_VERBOSE']) delete env[k];
     this.proc = spawn(process.execPath, [DEMO, ...args], {
       env,
+      cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -144,15 +147,20 @@ function expectNothingLeft(demo: DemoRun): void {
 }
 describe('npm run demo', () => {
   const runs: DemoRun[] = [];
+  const dirs: string[] = [];
   afterEach(async () => {
     for (const run of runs.splice(0)) {
       run.destroy();
       await run.exited;
     }
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Runs the demo in a fresh working directory (where it writes its timeline). */
   function start(...args: string[]): DemoRun {
-    const run = new DemoRun(args);
+    const dir = mkdtempSync(join(tmpdir(), 'demo-run-'));
+    dirs.push(dir);
+    const run = new DemoRun(args, dir);
     runs.push(run);
     return run;
   }
@@ -193,6 +201,25 @@ describe('npm run demo', () => {
       expect(failover).toBeGreaterThanOrEqual(leaseMs - renewDeadlineMs);
       expect(handover).toBeLessThan(leaseMs);
       expect(demo.output).toContain(`bound: lease + retry period = ${leaseMs + retryPeriodMs} ms`);
+
+      // The timeline, written where the demo ran, shows the three masters' terms
+      // and the times measured.
+      const path = /^Timeline\s+(\S+)/m.exec(demo.output)?.[1];
+      expect(path, demo.output).toBe(join(dirs[0]!, 'demo-timeline.html'));
+      expect(existsSync(path!)).toBe(true);
+      const html = readFileSync(path!, 'utf8');
+      const tokens = [...demo.output.matchAll(/^\s+master: .*, fencing token (\d+),/gm)].map((m) =>
+        Number(m[1]),
+      );
+      expect(tokens).toHaveLength(3);
+      expect(new Set(tokens).size).toBe(3);
+      for (const token of tokens) {
+        expect(html).toContain(`<g class="term" data-term="${token}"`);
+        expect(html).toContain(`<tr data-term="${token}">`);
+      }
+      expect(html).toContain(`data-kind="first-election" data-ms="${firstElection}"`);
+      expect(html).toContain(`data-kind="failover" data-ms="${failover}"`);
+      expect(html).toContain(`data-kind="handover" data-ms="${handover}"`);
 
       // The Doozer server was the doozer-dev-server bin, stopped with the rest.
       expectNothingLeft(demo);
