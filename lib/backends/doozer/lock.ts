@@ -79,9 +79,9 @@ export class DoozerLock implements ElectionLock {
 
   /**
    * Follows both files with one WAIT on the glob `/ns/service/master*\/<name>`,
-   * on the connection the version was learned on. When the store has moved
-   * on since the version, the stream starts with the files as they are now
-   * (read at the current rev), then WAITs from there. It ends with a `reset`
+   * on the connection the version was learned on. It first reads both files
+   * at the current rev and starts with them if they differ from the
+   * version, then WAITs from there. It ends with a `reset`
    * on `TOO_LATE`, on a lost or replaced connection, or once a read saw the
    * store lose its state.
    */
@@ -103,16 +103,16 @@ export class DoozerLock implements ElectionLock {
       try {
         if (first) {
           first = false;
+          // Whatever the version missed (it may come from a write, not a
+          // read) shows in the files as they are now.
           const head = await client.rev(pin);
-          if (head > at) {
-            const [e, l] = await Promise.all([
-              client.get(electionPath, head, pin),
-              client.get(leasePath, head, pin),
-            ]);
-            const now = filesOf(e, l);
-            if (versionKey(now, v.epoch) !== v.key) changed = now;
-            at = head;
-          }
+          const [e, l] = await Promise.all([
+            client.get(electionPath, head, pin),
+            client.get(leasePath, head, pin),
+          ]);
+          const now = filesOf(e, l);
+          if (versionKey(now, v.epoch) !== v.key) changed = now;
+          at = Math.max(at, head);
         } else {
           const ev = await client.wait(glob, at + 1, pin);
           at = ev.rev;

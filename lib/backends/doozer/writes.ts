@@ -146,10 +146,9 @@ export class Writes {
   }
 
   /**
-   * Renews: the lease at the rev of the term's last write, on its
-   * connection, with `seq` = `attempt`; then a read of the election file
-   * (a deposed or forced-out term is lost even when its lease write
-   * landed). A conflict, or a term learned on a connection that is gone, is
+   * Renews: a read of the election file (a deposed or forced-out term is
+   * lost, and nothing is written), then the lease at the rev of the term's
+   * last write, on its connection, with `seq` = `attempt`. A conflict, or a term learned on a connection that is gone, is
    * resolved by reading the lease on the current connection: our own record
    * of a later attempt is a late write that landed (`renewed` with that
    * attempt), our record of the last known one confirms the term (`held`),
@@ -159,20 +158,17 @@ export class Writes {
     const { client, leasePath } = this.s;
     const conn = t.version.conn;
     if (conn === client.connectionId) {
+      const lost = await this.electionLost(t.token, conn, call);
+      if (lost !== null) return lost;
       const body = heldLease(this.holder(), t.token, attempt, t.nonce);
-      let rev: number | null = null;
       try {
-        rev = await client.set(leasePath, t.version.files.lease.rev, body, call.on(conn));
+        const rev = await client.set(leasePath, t.version.files.lease.rev, body, call.on(conn));
+        return { kind: 'renewed', term: this.next(t, conn, rev, body, attempt), attempt };
       } catch (err) {
         // Anything but a conflict is retried by the engine, unless the
         // connection was replaced meanwhile: then the read below tells.
         if (err instanceof DoozerPermissionError) throw err;
         if (!isRevMismatch(err) && conn === client.connectionId) throw err;
-      }
-      if (rev !== null) {
-        const lost = await this.electionLost(t.token, conn, call);
-        if (lost !== null) return lost;
-        return { kind: 'renewed', term: this.next(t, conn, rev, body, attempt), attempt };
       }
     }
     const now = await this.s.connected(call);
