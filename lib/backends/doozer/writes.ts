@@ -148,8 +148,9 @@ export class Writes {
   /**
    * Renews: a read of the election file (a deposed or forced-out term is
    * lost, and nothing is written), then the lease at the rev of the term's
-   * last write, on its connection, with `seq` = `attempt`. A conflict, or a term learned on a connection that is gone, is
-   * resolved by reading the lease on the current connection: our own record
+   * last write, on its connection, with `seq` = `attempt`. A conflict, or a
+   * term learned on a connection that is gone, is resolved by reading the
+   * lease on the current connection: our own record
    * of a later attempt is a late write that landed (`renewed` with that
    * attempt), our record of the last known one confirms the term (`held`),
    * anything else is `lost`.
@@ -226,7 +227,9 @@ export class Writes {
       .del(electionPath, seen.rev, call.on(v.conn))
       .then(() => true, mismatchOnly);
     if (!deposed) return 'changed';
-    this.log.warn(`election ${this.s.name}: deposed ${seen.master} (term ${seen.rev})`);
+    this.log.debug?.(
+      `election ${this.s.name}: deleted the election file of ${seen.master} (term ${seen.rev})`,
+    );
     return 'deposed';
   }
 
