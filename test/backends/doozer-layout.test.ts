@@ -80,24 +80,24 @@ describe('Doozer layout: lease bodies', () => {
 
 describe('Doozer layout: what the files say', () => {
   it('no files: no record', () => {
-    expect(recordOf(NO_FILES, nobodyCreated)).toBeNull();
-    expect(recordOf(files(null, [5, 'garbage']), nobodyCreated)).toBeNull();
+    expect(recordOf(NO_FILES, 1, nobodyCreated)).toBeNull();
+    expect(recordOf(files(null, [5, 'garbage']), 1, nobodyCreated)).toBeNull();
   });
 
   it('an election file with the lease of its term is held by the lease holder', () => {
     const f = files([10, OTHER.holder], [11, heldLease(OTHER, 10, 0, 'n')]);
-    expect(recordOf(f, nobodyCreated)).toEqual({
+    expect(recordOf(f, 1, nobodyCreated)).toEqual({
       state: 'held',
       holder: OTHER.holder,
       holderId: OTHER.id,
       token: 10,
-      termId: '10:n',
+      termId: '1:10:10.0.0.2:80',
     });
   });
 
   it('an election file with the released lease of its term is released', () => {
     const f = files([10, OTHER.holder], [12, releasedLease(OTHER, 10, 0)]);
-    expect(recordOf(f, nobodyCreated)).toMatchObject({ state: 'released', token: 10 });
+    expect(recordOf(f, 1, nobodyCreated)).toMatchObject({ state: 'released', token: 10 });
   });
 
   it('an election file without a lease of its term is unleased (a Go master): no holder id unless we created it', () => {
@@ -107,30 +107,46 @@ describe('Doozer layout: what the files say', () => {
       [4, heldLease(OTHER, 2, 9, 'old')],
       [5, releasedLease(OTHER, 2, 9)],
     ] as [number, string][]) {
-      expect(recordOf(files([10, '[::1]:99'], lease), nobodyCreated)).toEqual({
+      expect(recordOf(files([10, '[::1]:99'], lease), 1, nobodyCreated)).toEqual({
         state: 'unleased',
         holder: '[::1]:99',
         holderId: '',
         token: 10,
-        termId: '10:unleased:[::1]:99',
+        termId: '1:10:[::1]:99',
       });
     }
     const ours = { id: ME.id, createdElectionRev: (rev: number) => rev === 10 };
-    expect(recordOf(files([10, ME.holder]), ours)?.holderId).toBe(ME.id);
-    expect(recordOf(files([11, ME.holder]), ours)?.holderId).toBe('');
+    expect(recordOf(files([10, ME.holder]), 1, ours)?.holderId).toBe(ME.id);
+    expect(recordOf(files([11, ME.holder]), 1, ours)?.holderId).toBe('');
   });
 
   it('no election file: a held lease is ended (deposed or forced), a released one is released', () => {
-    expect(recordOf(files(null, [11, heldLease(OTHER, 10, 4, 'n')]), nobodyCreated)).toEqual({
+    expect(recordOf(files(null, [11, heldLease(OTHER, 10, 4, 'n')]), 1, nobodyCreated)).toEqual({
       state: 'ended',
       holder: OTHER.holder,
       holderId: OTHER.id,
       token: 10,
-      termId: '10:n',
+      termId: '1:10:10.0.0.2:80',
     });
-    expect(recordOf(files(null, [12, releasedLease(OTHER, 10, 4)]), nobodyCreated)?.state).toBe(
+    expect(recordOf(files(null, [12, releasedLease(OTHER, 10, 4)]), 1, nobodyCreated)?.state).toBe(
       'released',
     );
+  });
+});
+
+describe('Doozer layout: term identity', () => {
+  it('is the same through every state of one term, and differs for another term or store epoch', () => {
+    const stages = [
+      files([10, OTHER.holder], [7, releasedLease(ME, 6, 2)]), // created, lease not taken yet
+      files([10, OTHER.holder], [11, heldLease(OTHER, 10, 0, 'n')]),
+      files([10, OTHER.holder], [13, heldLease(OTHER, 10, 1, 'n')]),
+      files(null, [13, heldLease(OTHER, 10, 1, 'n')]), // deposed
+      files(null, [14, releasedLease(OTHER, 10, 1)]),
+    ];
+    const ids = stages.map((f) => recordOf(f, 1, nobodyCreated)?.termId);
+    expect(new Set(ids)).toEqual(new Set(['1:10:10.0.0.2:80']));
+    expect(recordOf(stages[1]!, 2, nobodyCreated)?.termId).not.toBe(ids[1]);
+    expect(recordOf(files([15, OTHER.holder]), 1, nobodyCreated)?.termId).not.toBe(ids[1]);
   });
 });
 

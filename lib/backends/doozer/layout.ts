@@ -126,8 +126,14 @@ export const isOwnHeldLease = (
 ): boolean =>
   r !== null && r.state === 'held' && r.id === id && r.term === token && r.nonce === nonce;
 
-const termIdOf = (r: LeaseRecord): string =>
-  `${r.term}:${r.state === 'released' ? 'released:' : ''}${r.nonce ?? r.id}`;
+/**
+ * A term's identity: its fencing token and master, in the store epoch the
+ * participant saw it in. The same through every state of the term (taking
+ * the lease, renewals, a release, a depose), so a participant reports each
+ * term once; a store that lost its state is a new epoch.
+ */
+export const termIdOf = (epoch: number, token: number, master: string): string =>
+  `${epoch}:${token}:${master}`;
 
 /**
  * What the files say of the election, in the port's words.
@@ -146,6 +152,7 @@ const termIdOf = (r: LeaseRecord): string =>
  */
 export function recordOf(
   files: ElectionFiles,
+  epoch: number,
   own: { readonly id: string; readonly createdElectionRev: (rev: number) => boolean },
 ): LockRecord | null {
   const e = files.election;
@@ -157,7 +164,7 @@ export function recordOf(
         holder: l.holder,
         holderId: l.id,
         token: l.term,
-        termId: termIdOf(l),
+        termId: termIdOf(epoch, e.rev, e.master),
       };
     }
     return {
@@ -165,7 +172,7 @@ export function recordOf(
       holder: e.master,
       holderId: own.createdElectionRev(e.rev) ? own.id : '',
       token: e.rev,
-      termId: `${e.rev}:unleased:${e.master}`,
+      termId: termIdOf(epoch, e.rev, e.master),
     };
   }
   if (!l) return null;
@@ -174,7 +181,7 @@ export function recordOf(
     holder: l.holder,
     holderId: l.id,
     token: l.term,
-    termId: termIdOf(l),
+    termId: termIdOf(epoch, l.term, l.holder),
   };
 }
 

@@ -152,7 +152,7 @@ export class Session {
   describe(v: DoozerVersion): { record: LockRecord | null; liveness: string } {
     const e = v.files.election;
     if (v.epoch === this.epoch && e && e.rev > this.electionRev) this.electionRev = e.rev;
-    const record = recordOf(v.files, {
+    const record = recordOf(v.files, v.epoch, {
       id: this.id,
       createdElectionRev: (rev) => this.created.has(rev) && e?.master === this.address,
     });

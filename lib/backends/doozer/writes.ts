@@ -14,6 +14,7 @@ import {
   leaseFile,
   newNonce,
   releasedLease,
+  termIdOf,
   type ElectionFiles,
 } from './layout.js';
 import type { Call, DoozerTerm, DoozerVersion, Session } from './session.js';
@@ -86,7 +87,8 @@ export class Writes {
             lease: leaseFile(leaseRev, body),
           };
           const version = this.s.version(files, b.conn, leaseRev);
-          const term: DoozerTerm = { token, termId: `${token}:${nonce}`, version, nonce, seq: 0 };
+          const termId = termIdOf(b.epoch, token, this.s.address);
+          const term: DoozerTerm = { token, termId, version, nonce, seq: 0 };
           return { kind: 'won', term };
         }
         this.log.debug?.(
