@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DoozerClient, DoozerTimeoutError } from '../../lib/doozer/index.js';
 import { systemClock } from '../../lib/election/clock.js';
 import { parseLease } from '../../lib/election/lease.js';
+import { releasedLease } from '../../lib/backends/doozer/layout.js';
 import {
   DoozerElectionStore,
   ElectionConfigError,
@@ -29,28 +30,36 @@ import { lockContract } from './lock-contract.js';
 /** Holds "secret" so that the contract's check of `String(store)` would catch a leak. */
 const SK = 'contract-secret-sk';
 
-lockContract('doozer (embedded server)', async () => {
-  const server = await DoozerServer.start({ heartbeatMs: 0, rwSecret: SK });
-  const clients: DoozerClient[] = [];
-  return {
-    async connect() {
-      const client = await DoozerClient.connect(`${server.uri}&sk=${SK}`, {
-        reconnect: { initialDelayMs: 5, maxDelayMs: 50 },
-      });
-      clients.push(client);
-      return new DoozerElectionStore(client);
-    },
-    // Names that are not one Doozer path component: they would fail on the
-    // wire, or alias another election's files.
-    badNames: ['a/b', '../jobs', 'jobs/', 'a b', 'master*', 'x\n', 'ü', '*'],
-    // Dropping every connection ends each WAIT with a lost connection.
-    forceReset: () => Promise.resolve(server.dropConnections()),
-    async teardown() {
-      for (const c of clients.splice(0)) await c.close();
-      await server.close();
-    },
-  };
-});
+const resets = {
+  // Every WAIT ends with a lost connection; the store is kept.
+  'dropped connections': (server: DoozerServer) => Promise.resolve(server.dropConnections()),
+  // The node comes back empty, as a restarted doozerd does.
+  'a server restarted empty': (server: DoozerServer) => server.restart(),
+};
+
+for (const [how, reset] of Object.entries(resets)) {
+  lockContract(`doozer (embedded server; reset: ${how})`, async () => {
+    const server = await DoozerServer.start({ heartbeatMs: 0, rwSecret: SK });
+    const clients: DoozerClient[] = [];
+    return {
+      async connect() {
+        const client = await DoozerClient.connect(`${server.uri}&sk=${SK}`, {
+          reconnect: { initialDelayMs: 5, maxDelayMs: 50 },
+        });
+        clients.push(client);
+        return new DoozerElectionStore(client);
+      },
+      // Names that are not one Doozer path component: they would fail on the
+      // wire, or alias another election's files.
+      badNames: ['a/b', '../jobs', 'jobs/', 'a b', 'master*', 'x\n', 'ü', '*'],
+      forceReset: () => reset(server),
+      async teardown() {
+        for (const c of clients.splice(0)) await c.close();
+        await server.close();
+      },
+    };
+  });
+}
 
 // ------------------------------------------------------------- Doozer rules
 
@@ -247,6 +256,27 @@ describe('Doozer lock: the files and their rules', () => {
     const next = await b.create(freed.version, CALL);
     expect(next.kind).toBe('won');
     if (next.kind === 'won') expect(next.term.token).toBeGreaterThan(term.token);
+  });
+
+  it('a candidate finishes a release whose holder died before deleting its election file, and never touches a held one', async () => {
+    const a = await open('half', '10.0.0.1:80');
+    const b = await open('half', '10.0.0.2:80');
+    const term = await win(a);
+    // B finds the lease held: its create loses and leaves A's election file alone.
+    expect(await b.create((await b.read(CALL)).version, CALL)).toEqual({ kind: 'lost' });
+    expect((await raw.get(E('half'))).rev).toBe(term.token);
+    // A writes its release, then dies before its delete.
+    const l = await raw.get(L('half'));
+    const r = parseLease(l.text)!;
+    await raw.set(L('half'), l.rev, releasedLease({ holder: r.holder, id: r.id }, r.term, r.seq));
+    const seen = await b.read(CALL);
+    expect(seen.record).toMatchObject({ state: 'released', holderId: a.id, token: term.token });
+    const next = await b.create(seen.version, CALL);
+    expect(next.kind).toBe('won');
+    if (next.kind !== 'won') return;
+    expect(next.term.token).toBeGreaterThan(term.token);
+    expect(await raw.get(E('half'))).toMatchObject({ rev: next.term.token, text: '10.0.0.2:80' });
+    expect((await b.read(CALL)).record).toMatchObject({ state: 'held', holderId: b.id });
   });
 
   it('reads before it creates: a create from a basis overtaken by another term writes nothing', async () => {
