@@ -204,6 +204,21 @@ describe('Doozer lock: the files, as the Go package and the engine of before wri
     expect((await b.read(CALL)).record).toMatchObject({ state: 'held', holderId: b.id });
   });
 
+  it('a lease file deleted by hand is a missing lease, in a watch as in a read', async () => {
+    const a = await fx.open('no-lease', '10.0.0.1:80');
+    const b = await fx.open('no-lease', '10.0.0.2:80');
+    const term = await win(a);
+    const events = fx.follow(b, (await b.read(CALL)).version);
+    await fx.raw.del(L('no-lease'), -1);
+    const seen = await nextChange(events);
+    expect(seen.record).toMatchObject({ state: 'unleased', holderId: '', token: term.token });
+    expect(seen.version.key).toBe((await b.read(CALL)).version.key);
+    // Doozer's SET cannot tell a deleted file from an older rev: the holder's
+    // next renewal writes the lease again (its engine saw the deletion in its watch).
+    expect((await a.renew(term, 1, CALL)).kind).toBe('renewed');
+    expect((await nextChange(events)).record).toMatchObject({ state: 'held', holderId: a.id });
+  });
+
   it('reads before it creates: a create from a basis overtaken by another term writes nothing', async () => {
     const a = await fx.open('read-first', '10.0.0.1:80');
     const b = await fx.open('read-first', '10.0.0.2:80');

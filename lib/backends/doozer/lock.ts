@@ -81,9 +81,9 @@ export class DoozerLock implements ElectionLock {
    * Follows both files with one WAIT on the glob `/ns/service/master*\/<name>`,
    * on the connection the version was learned on. It first reads both files
    * at the current rev and starts with them if they differ from the
-   * version, then WAITs from there. It ends with a `reset`
-   * on `TOO_LATE`, on a lost or replaced connection, or once a read saw the
-   * store lose its state.
+   * version, then WAITs from there. It ends with a `reset` on `TOO_LATE`, on
+   * a lost or replaced connection, or once a read saw the store lose its
+   * state.
    */
   async *watch(from: LockVersion, signal: AbortSignal): AsyncIterable<LockEvent> {
     const v = this.version(from, 'from');
@@ -119,7 +119,8 @@ export class DoozerLock implements ElectionLock {
           if (ev.path === electionPath) {
             changed = { ...files, election: ev.isDel ? null : { rev: ev.rev, master: ev.text } };
           } else if (ev.path === leasePath) {
-            changed = { ...files, lease: leaseFile(ev.rev, ev.isDel ? '' : ev.text) };
+            // A deleted lease reads as a missing one (rev 0), as GET shows it.
+            changed = { ...files, lease: ev.isDel ? leaseFile(0, '') : leaseFile(ev.rev, ev.text) };
           } // else: another directory matching master*
         }
       } catch (err) {
