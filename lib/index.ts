@@ -7,3 +7,4 @@ export {
   type MasterElectionHealthResult,
 } from './nest/master-election.health.js';
 export * from './metrics/index.js';
+export { DoozerElectionStore, type DoozerLockClient } from './backends/doozer/index.js';
