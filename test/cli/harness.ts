@@ -111,6 +111,11 @@ export class Cli {
     return this.proc.pid!;
   }
 
+  /** Closes the read end of its stdout: its next write there fails with EPIPE. */
+  closeStdout(): void {
+    this.proc.stdout?.destroy();
+  }
+
   /** Everything it printed, for failure messages. */
   transcript(): string {
     return `--- ${this.label} stdout:\n${this.stdout.join('\n')}\n--- ${this.label} stderr:\n${this.stderr.join('\n')}`;
