@@ -3,9 +3,9 @@
  * Doozer, takes part in (or follows) the election, runs the hooks on every
  * change, supervises the `--run` child while master, and shuts down cleanly.
  */
+import { existsSync } from 'node:fs';
 import { DoozerClient } from '../doozer/client.js';
 import { DoozerPermissionError, DoozerUriError } from '../doozer/errors.js';
-import { existsSync } from 'node:fs';
 import {
   ElectionConfigError,
   MasterElectionClient,
@@ -17,8 +17,6 @@ import {
 import { childEnvironment } from './child-env.js';
 import { HookRunner } from './hooks.js';
 import { processIo, type CliIo } from './io.js';
-
-export { processIo, type CliIo } from './io.js';
 import { createCliLogger, engineLogger, redactSecrets, type CliLogger } from './logger.js';
 import {
   EXIT_FAILURE,
@@ -32,6 +30,8 @@ import {
   type CliOptions,
 } from './options.js';
 import { ChildSupervisor, watchdogScript, type ChildExit } from './supervisor.js';
+
+export { processIo, type CliIo } from './io.js';
 
 /** How long queued hooks may still run at shutdown before they are stopped. */
 const HOOK_DRAIN_MS = 5_000;

@@ -1,7 +1,7 @@
 /**
  * The `--run` watchdog on its own: the compiled program (dist/cjs), started
  * as the CLI starts it (detached, reports on fd 3, feeds on fd 4), with a
- * real command; and the pure helpers of the CLI's child environment.
+ * real command; the pure helpers of the CLI's child environment; numeric flags.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { childEnvironment, uriWithoutSecret } from '../../lib/cli/child-env.js';
-import { milliseconds } from '../../lib/cli/options.js';
+import { milliseconds, parseCliArgs, UsageError } from '../../lib/cli/options.js';
 import {
   monotonicNow,
   parseWatchdogConfig,
@@ -233,5 +233,17 @@ describe('numeric flags', () => {
     for (const bad of ['0x10', '1e3', '0b1', ' 5', '5 ', '', '+5', '1_000', 'Infinity']) {
       expect(() => milliseconds(bad), bad).toThrow(/decimal number of milliseconds/);
     }
+  });
+
+  it('make a usage error naming the flag: --lease-ms 0x10 is no 16 ms lease', () => {
+    const parse = (argv: string[]): unknown =>
+      parseCliArgs(
+        argv,
+        { DOOZER_URI: 'doozer:?ca=127.0.0.1:8046' },
+        { pid: 1, writeOut: () => {} },
+      );
+    expect(() => parse(['--lease-ms', '0x10'])).toThrow(UsageError);
+    expect(() => parse(['--retry-period-ms', '1e3'])).toThrow(/--retry-period-ms.*decimal/);
+    expect(parse(['--lease-ms', '16000'])).toMatchObject({ timing: { leaseMs: 16_000 } });
   });
 });
