@@ -114,14 +114,20 @@ const POLL_MS = 20;
 
 /**
  * Runs the watchdog in this process: starts the command in this process's
- * group (this process must lead one: the CLI spawns it detached), and stops
- * the group at the deadline, when the CLI goes away, or (what is left of it)
- * when the command exits. Exits with the command's shell status.
+ * group (this process must lead one: the CLI spawns it detached) once the
+ * deadline is ahead, and stops the group at the deadline, when the CLI goes
+ * away, or (what is left of it) when the command exits. Exits with the
+ * command's shell status; with 0 (after an `expired` report) when it ends
+ * before it has started the command.
  */
 export function runWatchdog(config: WatchdogConfig): void {
   const self = process.pid;
-  const ignore = (): void => {};
-  for (const s of IGNORED) process.on(s, ignore);
+  let child: ChildProcess | undefined;
+  // Before the command has started, nothing would receive them: they stop this process.
+  const onGroupSignal = (): void => {
+    if (!child) notStarted('deadline');
+  };
+  for (const s of IGNORED) process.on(s, onGroupSignal);
   const channel = new Socket({ fd: FEED_FD, readable: true, writable: false });
   const send = (report: WatchdogReport): void => {
     const data = `${JSON.stringify(report)}\n`;
@@ -152,7 +158,13 @@ export function runWatchdog(config: WatchdogConfig): void {
     if (childExit && othersGone()) finish();
     else setTimeout(poll, POLL_MS);
   };
+  /** Ends this process before it has started the command. */
+  const notStarted = (why: 'deadline' | 'cli-gone'): void => {
+    send({ kind: 'expired', why });
+    process.exit(0);
+  };
   const stop = (why: 'deadline' | 'cli-gone' | undefined): void => {
+    if (!child) return notStarted(why ?? 'deadline');
     if (stopping) return;
     stopping = true;
     clearTimeout(timer);
@@ -181,7 +193,8 @@ export function runWatchdog(config: WatchdogConfig): void {
     }
     if (typeof feed.deadline === 'number' && feed.deadline > deadline) {
       deadline = feed.deadline;
-      arm();
+      if (child) arm();
+      else if (deadline > monotonicNow()) startChild();
     }
   });
   const cliGone = (): void => stop('cli-gone');
@@ -189,29 +202,32 @@ export function runWatchdog(config: WatchdogConfig): void {
   channel.once('close', cliGone);
   channel.on('error', cliGone);
 
-  if (monotonicNow() >= deadline) {
-    // The term ended before the command could start (the CLI was slow to get here).
-    send({ kind: 'expired', why: 'deadline' });
-    process.exit(0);
-  }
-  let child: ChildProcess;
-  try {
-    child = spawn(config.command, [...config.args], { stdio: 'inherit' });
-  } catch (e) {
-    send({ kind: 'spawn-error', code: 'EINVAL', message: (e as Error).message });
-    process.exit(1);
-  }
-  child.once('error', (err: NodeJS.ErrnoException) => {
-    if (child.pid !== undefined) return;
-    send({ kind: 'spawn-error', code: String(err.code), message: err.message });
-    process.exit(err.code === 'ENOENT' ? 127 : err.code === 'EACCES' ? 126 : 1);
-  });
-  if (child.pid !== undefined) send({ kind: 'started', pid: child.pid });
-  child.once('exit', (code, signal) => {
-    childExit = { code, signal };
-    send({ kind: 'exit', code, signal });
-    if (othersGone()) finish();
-    else stop(undefined); // what it left behind in the group
-  });
-  arm();
+  const startChild = (): void => {
+    let proc: ChildProcess;
+    try {
+      proc = spawn(config.command, [...config.args], { stdio: 'inherit' });
+    } catch (e) {
+      send({ kind: 'spawn-error', code: 'EINVAL', message: (e as Error).message });
+      process.exit(1);
+    }
+    child = proc;
+    proc.once('error', (err: NodeJS.ErrnoException) => {
+      if (proc.pid !== undefined) return;
+      send({ kind: 'spawn-error', code: String(err.code), message: err.message });
+      process.exit(err.code === 'ENOENT' ? 127 : err.code === 'EACCES' ? 126 : 1);
+    });
+    if (proc.pid !== undefined) send({ kind: 'started', pid: proc.pid });
+    proc.once('exit', (code, signal) => {
+      childExit = { code, signal };
+      send({ kind: 'exit', code, signal });
+      if (othersGone()) finish();
+      else stop(undefined); // what it left behind in the group
+    });
+    arm();
+  };
+
+  // A deadline already past when this process gets here (it started up
+  // slowly) is no reason to give up: the CLI may have renewed the term
+  // meanwhile, and its next feed tells. Until then nothing runs.
+  if (monotonicNow() < deadline) startChild();
 }

@@ -165,10 +165,23 @@ describe('the --run watchdog', () => {
     expect(isAlive(pid())).toBe(false);
   });
 
-  it('never starts the command when the deadline has already passed', async () => {
+  it('started past its deadline, it waits for a feed of a deadline still ahead before it starts the command', async () => {
     const d = start(-1);
+    d.feed(monotonicNow() - 1); // later than the first, but past as well
+    d.feed(monotonicNow() + 60_000); // a renewal the CLI saw meanwhile
+    await waitFor(() => d.kinds().includes('started'), 'the start report', { timeoutMs: WAIT_MS });
+    await waitFor(() => ticks() > 0, 'the command to run', { timeoutMs: WAIT_MS });
+    d.hangUp();
+    expect(await d.exited()).toEqual({ code: 143 });
+    expect(d.kinds()).toEqual(['started', 'expired:cli-gone', 'exit']);
+  });
+
+  it('started past its deadline and never fed, it never starts the command', async () => {
+    const d = start(-1);
+    d.feed(monotonicNow() - 1);
+    d.hangUp(); // the CLI goes away
     expect(await d.exited()).toEqual({ code: 0 });
-    expect(d.kinds()).toEqual(['expired:deadline']);
+    expect(d.kinds()).toEqual(['expired:cli-gone']);
     expect(ticks()).toBe(0);
   });
 
