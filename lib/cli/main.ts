@@ -3,16 +3,20 @@
  * Doozer, takes part in (or follows) the election, runs the hooks on every
  * change, supervises the `--run` child while master, and shuts down cleanly.
  */
+import { existsSync } from 'node:fs';
 import { DoozerClient } from '../doozer/client.js';
 import { DoozerPermissionError, DoozerUriError } from '../doozer/errors.js';
 import {
   ElectionConfigError,
   MasterElectionClient,
+  systemClock,
   type ElectionState,
   type MasterElectionEventReceiver,
   type MasterTerm,
 } from '../election/index.js';
+import { childEnvironment } from './child-env.js';
 import { HookRunner } from './hooks.js';
+import { processIo, type CliIo } from './io.js';
 import { createCliLogger, engineLogger, redactSecrets, type CliLogger } from './logger.js';
 import {
   EXIT_FAILURE,
@@ -25,36 +29,12 @@ import {
   usageText,
   type CliOptions,
 } from './options.js';
-import { ChildSupervisor, type ChildExit } from './supervisor.js';
+import { ChildSupervisor, watchdogScript, type ChildExit } from './supervisor.js';
+
+export { processIo, type CliIo } from './io.js';
 
 /** How long queued hooks may still run at shutdown before they are stopped. */
 const HOOK_DRAIN_MS = 5_000;
-
-/** The process-wide facilities the CLI uses; tests may replace them. */
-export interface CliIo {
-  readonly pid: number;
-  readonly env: NodeJS.ProcessEnv;
-  /** Writes to stdout (`--observe` lines, `--help`). */
-  writeOut(text: string): void;
-  /** Writes to stderr (log lines, usage errors). */
-  writeErr(text: string): void;
-  /** Registers a handler of SIGINT/SIGTERM; returns its removal. */
-  onSignal(signal: NodeJS.Signals, handler: () => void): () => void;
-}
-
-/** The real process's {@link CliIo}. */
-export function processIo(): CliIo {
-  return {
-    pid: process.pid,
-    env: process.env,
-    writeOut: (s) => void process.stdout.write(s),
-    writeErr: (s) => void process.stderr.write(s),
-    onSignal: (signal, handler) => {
-      process.on(signal, handler);
-      return () => void process.off(signal, handler);
-    },
-  };
-}
 
 /**
  * Runs `elect-run-command` with `argv` (without `node` and the script) to its
@@ -96,25 +76,32 @@ class ElectRunCommand {
     private readonly io: CliIo,
   ) {
     this.log = createCliLogger(`${PROGRAM}[${io.pid}]`, io.writeErr, opts.verbose);
-    this.hooks = new HookRunner({ log: this.log, argv0: PROGRAM, env: io.env });
+    const env = childEnvironment(io.env, opts);
+    this.hooks = new HookRunner({ log: this.log, argv0: PROGRAM, env });
     if (opts.run) {
       const run = opts.run;
       this.supervisor = new ChildSupervisor({
         command: run.command,
         args: run.args,
         graceMs: opts.killGraceMs,
+        // Several feeds per renewal: the watchdog hears of each one soon after it.
+        feedIntervalMs: Math.max(10, Math.floor(opts.timing.retryPeriodMs / 2)),
         log: this.log,
-        env: io.env,
+        env,
         onUnexpectedExit: (exit) => this.childExited(exit),
       });
     }
   }
 
   async run(): Promise<number> {
+    const supervisor = this.supervisor;
+    if (supervisor && !existsSync(watchdogScript())) {
+      this.log.error(`cannot find the --run watchdog ${watchdogScript()}: reinstall the package`);
+      return EXIT_FAILURE;
+    }
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       this.cleanups.push(this.io.onSignal(signal, () => this.onSignal(signal)));
     }
-    const supervisor = this.supervisor;
     if (supervisor) {
       // Last resort (an uncaught error, process.exit elsewhere): no orphaned child.
       const killAll = (): void => supervisor.killAll();
@@ -167,6 +154,8 @@ class ElectRunCommand {
         receiver,
         {
           ...opts.timing,
+          // The --run watchdog reads the same monotonic clock: term deadlines mean the same there.
+          clock: systemClock,
           logger: engineLogger(log),
           ...(supervisor ? { beforeRelease: () => this.stopChild(supervisor) } : {}),
         },
@@ -236,7 +225,7 @@ class ElectRunCommand {
       () => log.log(`no longer master: ${describe(term.signal.reason)}`),
       { once: true },
     );
-    const env = { MASTER: opts.address, FENCING_TOKEN: String(term.fencingToken) };
+    const env = { MASTER: opts.address, ...termEnv(term) };
     if (opts.masterCmd) {
       const outcome = await this.hooks.submit({
         kind: 'master-cmd',
@@ -250,7 +239,8 @@ class ElectRunCommand {
       }
     }
     if (this.supervisor) {
-      this.supervisor.start(env);
+      if (!term.isValid()) return; // the term ended while the hook ran (this process was frozen)
+      this.supervisor.start({ ...env, ...termEnv(term) }, () => term.deadline);
       // beforeRelease stops it; this guards a term that ends without one (the election stopping).
       const supervisor = this.supervisor;
       term.signal.addEventListener('abort', () => void this.stopChild(supervisor), { once: true });
@@ -308,6 +298,12 @@ class ElectRunCommand {
   }
 
   private childExited(exit: ChildExit): void {
+    if (exit.watchdogLost) {
+      this.log.error("the dead man's switch of the supervised command died: stopping");
+      this.runErrorHook('the watchdog of the --run command died');
+      this.shutdown(EXIT_FAILURE, 'the watchdog died');
+      return;
+    }
     this.log.log(`the supervised command ended by itself (status ${exit.status}): resigning`);
     this.shutdown(exit.status, 'the supervised command ended');
   }
@@ -377,6 +373,21 @@ class ElectRunCommand {
       clearTimeout(watchdog);
     }
   }
+}
+
+/**
+ * The term's variables for hooks and the child: its fencing token and its
+ * renew deadline as it stands now (it moves on with every renewal), as Unix
+ * time in ms (`TERM_DEADLINE`, an estimate from this machine's wall clock)
+ * and on the monotonic clock (`TERM_DEADLINE_MONOTONIC_MS`, CLOCK_MONOTONIC).
+ */
+function termEnv(term: MasterTerm): Record<string, string> {
+  const left = term.deadline - systemClock.now();
+  return {
+    FENCING_TOKEN: String(term.fencingToken),
+    TERM_DEADLINE: String(Math.floor(Date.now() + left)),
+    TERM_DEADLINE_MONOTONIC_MS: String(Math.floor(term.deadline)),
+  };
 }
 
 function describe(e: unknown): string {

@@ -63,6 +63,8 @@ export interface CliOptions {
   readonly run: { readonly command: string; readonly args: readonly string[] } | undefined;
   /** Print every change of master on stdout (`--observe`). */
   readonly observe: boolean;
+  /** Give hooks and the `--run` child the URI's `sk=` secret in `DOOZER_URI` (`--pass-doozer-secret`). */
+  readonly passDoozerSecret: boolean;
   /** Log the engine's and the client's debug messages (`--verbose`). */
   readonly verbose: boolean;
   /** Election timings, validated by the engine. */
@@ -99,10 +101,16 @@ const TIMING_FLAGS: Record<string, string> = {
   retryPeriodMs: '--retry-period-ms',
 };
 
-function milliseconds(value: string): number {
-  const n = /^\s*$/.test(value) ? NaN : Number(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a number of milliseconds');
-  return n;
+/**
+ * A flag's number of milliseconds: decimal digits only, with an optional
+ * fraction (`1500`, `2.5`). `Number()` would also take `0x10`, `1e3`, `0b1`
+ * and surrounding blanks, which nobody means as a timing.
+ */
+export function milliseconds(value: string): number {
+  if (!/^-?[0-9]+(\.[0-9]+)?$/.test(value)) {
+    throw new InvalidArgumentError('expected a decimal number of milliseconds, e.g. 1500');
+  }
+  return Number(value);
 }
 
 function buildProgram(io: ParseIo): Command {
@@ -137,6 +145,10 @@ function buildProgram(io: ParseIo): Command {
     .option('--run', 'supervise the command given after "--" while this process is master')
     .option('--observe', 'print every change of master on stdout, one line each')
     .option(
+      '--pass-doozer-secret',
+      'give the hooks and the --run child the sk= secret in $DOOZER_URI (default: removed)',
+    )
+    .option(
       '--lease-ms <ms>',
       `others replace a master not seen renewing for this long (default: ${DEFAULT_LEASE_MS})`,
       milliseconds,
@@ -158,7 +170,10 @@ function buildProgram(io: ParseIo): Command {
     .addHelpText(
       'after',
       `
-Hooks run through /bin/sh -c, one at a time, in event order, with MASTER set.
+Hooks run through /bin/sh -c, one at a time, in event order, with MASTER,
+FENCING_TOKEN and TERM_DEADLINE set; hooks and the --run child get DOOZER_URI
+without its secret unless --pass-doozer-secret. A --run child is stopped by a
+watchdog at its term's renew deadline even if this process is frozen or killed.
 Exit status: 0 after SIGINT/SIGTERM (with --run: the child's status), 1 on a
 fatal election error or when the Doozer server cannot be used, 2 on a bad
 command line, and with --run the child's status when it exits by itself
@@ -223,6 +238,7 @@ interface RawOptions {
   doozerBootUri?: string;
   run?: true;
   observe?: true;
+  passDoozerSecret?: true;
   leaseMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
@@ -336,6 +352,7 @@ export function parseCliArgs(
     doozerBootUri: bootText,
     run,
     observe: o.observe === true,
+    passDoozerSecret: o.passDoozerSecret === true,
     verbose: o.verbose === true,
     timing,
     killGraceMs: killGraceMs(timing.leaseMs, timing.renewDeadlineMs),

@@ -63,9 +63,20 @@ function procGroups(): { pid: number; state: string; pgrp: number }[] | undefine
 export function isGroupAlive(pgid: number): boolean {
   if (!signalGroup(pgid, 0)) return false;
   if (process.platform !== 'linux') return true;
-  const procs = procGroups();
-  if (procs === undefined) return true;
-  return procs.some((p) => p.pgrp === pgid && p.state !== 'Z' && p.state !== 'X');
+  const members = liveGroupMembers(pgid);
+  return members === undefined || members.length > 0;
+}
+
+/**
+ * The pids of the processes of group `pgid` that are not zombies, from
+ * `/proc`; `undefined` where there is no `/proc` (not Linux).
+ */
+export function liveGroupMembers(pgid: number): number[] | undefined {
+  const procs = process.platform === 'linux' ? procGroups() : undefined;
+  if (procs === undefined) return undefined;
+  return procs
+    .filter((p) => p.pgrp === pgid && p.state !== 'Z' && p.state !== 'X')
+    .map((p) => p.pid);
 }
 
 /**

@@ -110,6 +110,12 @@ export class DoozerUri {
     const params = new URLSearchParams(uri.slice(PREFIX.length));
     const addresses: DoozerAddress[] = [];
     const single = new Map<string, string>();
+    /** Whether cn= came after sk= (then it may be the tail of a secret holding an unescaped "&"). */
+    let cnAfterSecret = false;
+    const hidden = (what: string): DoozerUriError =>
+      new DoozerUriError(
+        `${what} after sk= (not shown: it may be part of the secret; write "&" in a secret as %26)`,
+      );
     for (const [key, value] of params) {
       if (!KNOWN.has(key)) {
         // After sk=, an unknown "key" may be the tail of a secret holding an
@@ -121,9 +127,15 @@ export class DoozerUri {
         );
       }
       if (key === 'ca') {
-        addresses.push(parseAddress(value, `ca=${JSON.stringify(value)}`));
+        try {
+          addresses.push(parseAddress(value, `ca=${JSON.stringify(value)}`));
+        } catch (e) {
+          if (single.has('sk') && e instanceof DoozerUriError) throw hidden('invalid ca= address');
+          throw e;
+        }
         continue;
       }
+      if (key === 'cn') cnAfterSecret = single.has('sk');
       if (single.has(key))
         throw new DoozerUriError(`Doozer URI parameter ${key}= is given more than once`);
       if (value === '') throw new DoozerUriError(`Doozer URI parameter ${key}= is empty`);
@@ -131,6 +143,7 @@ export class DoozerUri {
     }
     const cn = single.get('cn');
     if (cn !== undefined && !isValidPathComponent(cn)) {
+      if (cnAfterSecret) throw hidden('invalid cn= cluster name');
       throw new DoozerUriError(
         `cluster name cn=${JSON.stringify(cn)} may hold only letters, digits, "." and "-"`,
       );

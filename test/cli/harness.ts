@@ -2,7 +2,7 @@
  * Runs the compiled `elect-run-command` (dist/, built by the global setup) as
  * child processes, collects their output lines, and cleans up after each
  * test: every CLI, every `--run` child whose pid a test wrote to a `*.pid`
- * file in the workspace, the workspace itself.
+ * file in the workspace (and its watchdog's group), the workspace itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -67,6 +67,17 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** The process group of `pid` (from /proc), `undefined` when it is gone. */
+export function groupOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return pgrp > 1 ? pgrp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** One running CLI. */
 export class Cli {
   readonly stdout: string[] = [];
@@ -98,6 +109,11 @@ export class Cli {
 
   get pid(): number {
     return this.proc.pid!;
+  }
+
+  /** Closes the read end of its stdout: its next write there fails with EPIPE. */
+  closeStdout(): void {
+    this.proc.stdout?.destroy();
   }
 
   /** Everything it printed, for failure messages. */
@@ -204,7 +220,8 @@ export class Workspace {
     for (const f of readdirSync(this.dir).filter((n) => n.endsWith('.pid'))) {
       const pid = Number(this.read(f).trim());
       if (!Number.isInteger(pid) || pid <= 1) continue;
-      for (const target of [-pid, pid]) {
+      // Its own group, and the group it runs in (a --run child's: its watchdog's).
+      for (const target of [-pid, -(groupOf(pid) ?? pid), pid]) {
         try {
           process.kill(target, 'SIGKILL');
         } catch {

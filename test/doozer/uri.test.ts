@@ -100,6 +100,10 @@ describe('parseDoozerUri', () => {
       // A secret with an unescaped "&": its tail parses as an unknown key.
       `doozer:?ca=a:1&sk=shh&${secret}=1`,
       `doozer:?ca=a:1&sk=shh&${secret}`,
+      // ... or as a ca= or cn= parameter whose value is not valid (issue 17).
+      `doozer:?ca=a:1&sk=shh&ca=${secret}!`,
+      `doozer:?ca=a:1&sk=shh&ca=x:${secret}`,
+      `doozer:?sk=shh&cn=${secret}/x`,
     ]) {
       const err = (() => {
         try {
