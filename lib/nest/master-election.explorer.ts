@@ -5,11 +5,16 @@ import {
   LOGGER_CONTEXT,
   MASTER_ELECTION_INSTANCE,
 } from './master-election.constants.js';
-import { DECORATOR_OF, NON_STATIC_PROVIDER } from './master-election.messages.js';
+import {
+  DECORATOR_OF,
+  NON_STATIC_MASTER_ONLY,
+  NON_STATIC_PROVIDER,
+} from './master-election.messages.js';
 import { MasterElectionMetadataAccessor } from './master-election-metadata.accessor.js';
 import { MasterElectionOrchestrator } from './master-election.orchestrator.js';
 import { MasterElectionRegistry } from './master-election.registry.js';
 import type { MasterElectionService } from './master-election.service.js';
+import { MasterOnlyGate } from './master-only.gate.js';
 import { bindMasterOnly } from './master-only.registry.js';
 
 type InstanceWrapper = ReturnType<DiscoveryService['getProviders']>[number];
@@ -32,6 +37,7 @@ export class MasterElectionExplorer implements OnModuleInit {
     private readonly orchestrator: MasterElectionOrchestrator,
     private readonly registry: MasterElectionRegistry,
     @Inject(MASTER_ELECTION_INSTANCE) private readonly service: MasterElectionService,
+    private readonly gate: MasterOnlyGate,
   ) {}
 
   onModuleInit(): void {
@@ -72,12 +78,15 @@ export class MasterElectionExplorer implements OnModuleInit {
       for (const h of mine) {
         this.logger.warn(NON_STATIC_PROVIDER(DECORATOR_OF[h.event], label, h.name));
       }
+      if (masterOnly && this.selects(masterOnly.name)) {
+        this.logger.warn(NON_STATIC_MASTER_ONLY(label, masterOnly.name));
+      }
       return;
     }
     const events = new Set(mine.map((h) => h.event)); // stacked twice for one election: once
     for (const event of events) this.orchestrator.add(event, { instance, methodName, label });
     if (masterOnly && this.selects(masterOnly.name)) {
-      bindMasterOnly(instance, masterOnly.name ?? DEFAULT_ELECTION, this.service);
+      bindMasterOnly(instance, masterOnly.name ?? DEFAULT_ELECTION, this.gate);
     }
   }
 }

@@ -19,6 +19,7 @@ import {
 } from './master-election.module-definition.js';
 import { MasterElectionOrchestrator } from './master-election.orchestrator.js';
 import { MasterElectionService } from './master-election.service.js';
+import { MasterOnlyGate } from './master-only.gate.js';
 
 /** Options of {@link MasterElectionModule.forRoot}: the election's options plus `isGlobal` and `isDefault`. */
 export type MasterElectionModuleForRootOptions = typeof MASTER_ELECTION_OPTIONS_TYPE;
@@ -33,6 +34,7 @@ function complete(
     { provide: MASTER_ELECTION_INSTANCE, useClass: MasterElectionService },
     MasterElectionMetadataAccessor,
     MasterElectionOrchestrator,
+    MasterOnlyGate,
     MasterElectionExplorer,
   ];
   const exported: (string | typeof MasterElectionService)[] = [];
@@ -49,7 +51,7 @@ function complete(
     ...definition,
     imports: [...(definition.imports ?? []), DiscoveryModule, MasterElectionCoreModule],
     providers,
-    exports: [...(definition.exports ?? []), ...exported],
+    exports: [...(definition.exports ?? []), ...exported, MasterElectionCoreModule],
   };
 }
 
