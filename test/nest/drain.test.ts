@@ -80,24 +80,30 @@ describe('handover drains running @MasterOnly calls', () => {
         { http: true },
       );
     };
-    return { timeline, finish, startApp, loggers, Jobs };
+    /** Two replicas, the master running a job. */
+    const runningJob = async () => {
+      const { leader, follower } = await leaderAndFollower(
+        await startApp('a:1'),
+        await startApp('b:2'),
+      );
+      const old = leader.service().address;
+      const run = leader.app.get(Jobs).sweep();
+      await timeline.next((s) => s.what === 'job-started', 'the job to start');
+      return { leader, follower, old, run, logger: loggers.get(old)! };
+    };
+    return { timeline, finish, runningJob };
   };
 
   it('on shutdown the old master finishes its running job before the next master starts', async () => {
-    const { timeline, finish, startApp, loggers, Jobs } = setup();
-    const { leader, follower } = await leaderAndFollower(
-      await startApp('a:1'),
-      await startApp('b:2'),
-    );
-    const old = leader.service().address;
-    const run = leader.app.get(Jobs).sweep();
-    await timeline.next((s) => s.what === 'job-started', 'the job to start');
+    const { timeline, finish, runningJob } = setup();
+    const { leader, follower, old, run, logger } = await runningJob();
 
     const closing = leader.close(); // what SIGTERM does with enableShutdownHooks
     // The term ends at once; the release waits for the job.
-    await loggers
-      .get(old)!
-      .next('log', /term \d+ ended; waiting for 1 running @MasterOnly call\(s\) \(Jobs\.sweep\)/);
+    await logger.next(
+      'log',
+      /term \d+ ended; waiting for 1 running @MasterOnly call\(s\) \(Jobs\.sweep\)/,
+    );
     expect(leader.service().isMaster()).toBe(false);
     finish();
     expect(await run).toBe('swept');
@@ -109,26 +115,19 @@ describe('handover drains running @MasterOnly calls', () => {
     const next = steps.indexOf(`master@${follower.service().address}`);
     expect(finished).toBeGreaterThan(-1);
     expect(next).toBeGreaterThan(finished);
-    expect(loggers.get(old)!.find('log', /finished after \d+ ms; releasing the term/)).toHaveLength(
-      1,
-    );
+    expect(logger.find('log', /finished after \d+ ms; releasing the term/)).toHaveLength(1);
   });
 
   it('a job that overruns drainTimeoutMs does not hold the election: the term is released after the bound', async () => {
-    const { timeline, finish, startApp, loggers, Jobs } = setup(300);
-    const { leader, follower } = await leaderAndFollower(
-      await startApp('a:1'),
-      await startApp('b:2'),
-    );
-    const old = leader.service().address;
-    const run = leader.app.get(Jobs).sweep();
-    await timeline.next((s) => s.what === 'job-started', 'the job to start');
+    const { finish, runningJob } = setup(300);
+    const { leader, follower, run, logger } = await runningJob();
     await leader.service().resign();
     await waitForRole(follower.service(), 'master');
     expect(
-      loggers
-        .get(old)!
-        .find('warn', /Jobs\.sweep still running 300 ms \(drainTimeoutMs\) after term \d+ ended/),
+      logger.find(
+        'warn',
+        /Jobs\.sweep still running 300 ms \(drainTimeoutMs\) after term \d+ ended/,
+      ),
     ).toHaveLength(1);
     // The job is not interrupted: it still finishes.
     finish();
@@ -136,18 +135,12 @@ describe('handover drains running @MasterOnly calls', () => {
   });
 
   it('drainTimeoutMs: 0 releases at once (abort on term.signal instead)', async () => {
-    const { timeline, finish, startApp, loggers, Jobs } = setup(0);
-    const { leader, follower } = await leaderAndFollower(
-      await startApp('a:1'),
-      await startApp('b:2'),
-    );
-    const old = leader.service().address;
-    const run = leader.app.get(Jobs).sweep();
-    await timeline.next((s) => s.what === 'job-started', 'the job to start');
+    const { timeline, finish, runningJob } = setup(0);
+    const { leader, follower, run, logger } = await runningJob();
     await leader.service().resign();
     await waitForRole(follower.service(), 'master');
     expect(timeline.all.some((s) => s.what === 'job-finished')).toBe(false);
-    expect(loggers.get(old)!.find('log', /waiting for/)).toHaveLength(0);
+    expect(logger.find('log', /waiting for/)).toHaveLength(0);
     finish();
     await run;
   });
