@@ -240,7 +240,7 @@ export class ElectionRunner {
     const notice = `${master}\u0000${fencingToken}`;
     if (notice === this.lastSlaveNotice) return;
     this.lastSlaveNotice = notice;
-    const failures = await this.orchestrator.dispatch('becomeSlave', master);
+    const failures = await this.orchestrator.dispatch('becomeSlave', master, fencingToken);
     this.logFailures('becomeSlave', failures, 0);
     for (const f of failures) await this.handleError(f.error);
   }

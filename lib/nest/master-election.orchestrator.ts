@@ -49,18 +49,18 @@ export class MasterElectionOrchestrator {
   }
 
   /**
-   * Calls every handler of `event` with `arg`, concurrently, and returns
+   * Calls every handler of `event` with `args`, concurrently, and returns
    * one promise per handler that resolves once it has settled: with its
    * error, or `undefined` when it completed (never rejects).
    */
-  start(event: ElectionEvent, arg: unknown): HandlerCall[] {
+  start(event: ElectionEvent, ...args: unknown[]): HandlerCall[] {
     return this.handlers[event].map((handler) => ({
       handler,
       settled: (async () => {
         const method = (handler.instance as Record<string, unknown>)[handler.methodName] as (
-          arg: unknown,
+          ...args: unknown[]
         ) => unknown;
-        await method.call(handler.instance, arg);
+        await method.apply(handler.instance, args);
       })().then(
         () => undefined,
         (err: unknown) => toError(err),
@@ -69,11 +69,11 @@ export class MasterElectionOrchestrator {
   }
 
   /**
-   * Calls every handler of `event` with `arg`, concurrently, and resolves
+   * Calls every handler of `event` with `args`, concurrently, and resolves
    * once all have settled, with the failures (never rejects).
    */
-  async dispatch(event: ElectionEvent, arg: unknown): Promise<HandlerFailure[]> {
-    const calls = this.start(event, arg);
+  async dispatch(event: ElectionEvent, ...args: unknown[]): Promise<HandlerFailure[]> {
+    const calls = this.start(event, ...args);
     const errors = await Promise.all(calls.map((c) => c.settled));
     const failures: HandlerFailure[] = [];
     errors.forEach((error, i) => {

@@ -10,6 +10,8 @@ import {
 } from './master-election.messages.js';
 import type { ElectionEvent } from './master-election-metadata.accessor.js';
 import type { MasterElectionService } from './master-election.service.js';
+import type { MasterElectionOrchestrator } from './master-election.orchestrator.js';
+import type { MasterOnlyGate } from './master-only.gate.js';
 
 /** What the registry knows of a registration. */
 export interface RegisteredElection {
@@ -17,6 +19,10 @@ export interface RegisteredElection {
   readonly name: string;
   readonly isDefault: boolean;
   readonly service: MasterElectionService;
+  /** Where its event handlers go. */
+  readonly orchestrator: MasterElectionOrchestrator;
+  /** Where its `@MasterOnly` methods are bound. */
+  readonly gate: MasterOnlyGate;
 }
 
 /** A decorator found on a method, whichever registration it selects. */
@@ -54,7 +60,17 @@ export class MasterElectionRegistry implements OnApplicationShutdown {
 
   /** The service of the default registration, if there is one. */
   getDefault(): MasterElectionService | undefined {
-    return [...this.elections.values()].find((e) => e.isDefault)?.service;
+    return this.defaultRegistration()?.service;
+  }
+
+  /** @internal The registration of `name`. */
+  registration(name: string): RegisteredElection | undefined {
+    return this.elections.get(name);
+  }
+
+  /** @internal The default registration. */
+  defaultRegistration(): RegisteredElection | undefined {
+    return [...this.elections.values()].find((e) => e.isDefault);
   }
 
   /**

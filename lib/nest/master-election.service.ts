@@ -102,7 +102,13 @@ export class MasterElectionService
     gate.attach(this, this.log, this.opts.drainTimeoutMs);
     this.state$ = this.runner.subject.asObservable();
     for (const key of this.opts.unknownKeys) this.log.warn(UNKNOWN_OPTION(this.name, key));
-    registry.register({ name: this.name, isDefault: this.isDefault, service: this });
+    registry.register({
+      name: this.name,
+      isDefault: this.isDefault,
+      service: this,
+      orchestrator,
+      gate,
+    });
   }
 
   // ------------------------------------------------------------------ queries

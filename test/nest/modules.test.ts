@@ -4,16 +4,20 @@
  * (issue 18 items 3 and 7, issue 13's public registry).
  */
 import { Injectable, Module } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   InjectMasterElection,
   MasterElectionConnectError,
   MasterElectionModule,
   MasterElectionRegistry,
   MasterElectionService,
+  MasterOnly,
+  OnBecomeMaster,
+  OnBecomeSlave,
 } from 'nestjs-master-election';
-import { FAST, useHarness, waitForRole } from './helpers.js';
+import { EventLog, FAST, useHarness, waitForRole } from './helpers.js';
 
 @Injectable()
 class FeatureService {
@@ -24,6 +28,12 @@ class FeatureService {
   ) {}
 }
 
+/** The default election `jobs` and the named `reports`, both of address `a:1`. */
+const twoElections = (uri: string) => [
+  MasterElectionModule.forRoot({ uri, name: 'jobs', address: 'a:1', ...FAST }),
+  MasterElectionModule.forRoot({ uri, name: 'reports', address: 'a:1', isDefault: false, ...FAST }),
+];
+
 /** A feature module that does not import MasterElectionModule. */
 @Module({ providers: [FeatureService], exports: [FeatureService] })
 class FeatureModule {}
@@ -33,17 +43,7 @@ describe('feature modules and the registry', () => {
 
   it('a feature module injects MasterElectionService, a named election and the registry without isGlobal', async () => {
     const app = await h.app({
-      imports: [
-        MasterElectionModule.forRoot({ uri: h.server.uri, name: 'jobs', address: 'a:1', ...FAST }),
-        MasterElectionModule.forRoot({
-          uri: h.server.uri,
-          name: 'reports',
-          address: 'a:1',
-          isDefault: false,
-          ...FAST,
-        }),
-        FeatureModule,
-      ],
+      imports: [...twoElections(h.server.uri), FeatureModule],
     });
     const feature = app.app.get(FeatureService);
     expect(feature.election).toBe(app.service());
@@ -70,6 +70,71 @@ describe('feature modules and the registry', () => {
         ],
       }),
     ).rejects.toThrow(/FeatureService/);
+  });
+});
+
+describe('one explorer per application', () => {
+  const h = useHarness();
+
+  it('scans the application once for all registrations, and routes handlers by election name', async () => {
+    const scans = vi.spyOn(DiscoveryService.prototype, 'getProviders');
+    h.defer(() => scans.mockRestore());
+    const calls: string[] = [];
+
+    @Injectable()
+    class Jobs {
+      @OnBecomeMaster()
+      jobs(): void {
+        calls.push('jobs');
+      }
+      @OnBecomeMaster('reports')
+      reports(): void {
+        calls.push('reports');
+      }
+      @MasterOnly('reports')
+      report(): string {
+        return 'reported';
+      }
+    }
+    const app = await h.app({
+      imports: [...twoElections(h.server.uri)],
+      providers: [Jobs],
+    });
+    expect(scans).toHaveBeenCalledTimes(1);
+    await waitForRole(app.service('reports'), 'master');
+    await waitForRole(app.service(), 'master');
+    expect(calls.sort()).toEqual(['jobs', 'reports']);
+    expect(app.app.get(Jobs).report()).toBe('reported');
+    // An instance Nest did not create is bound to no election: no process-wide fallback.
+    expect(new Jobs().report()).toBeUndefined();
+  });
+});
+
+describe('@OnBecomeSlave', () => {
+  const h = useHarness();
+
+  it("receives the master's address and its term's fencing token", async () => {
+    @Injectable()
+    class Follower {
+      readonly seen = new EventLog<{ master: string; token: number }>();
+      @OnBecomeSlave()
+      follow(master: string, token: number): void {
+        this.seen.push({ master, token });
+      }
+    }
+    const start = (address: string) =>
+      h.app({
+        imports: [
+          MasterElectionModule.forRoot({ uri: h.server.uri, name: 'slaves', address, ...FAST }),
+        ],
+        providers: [Follower],
+      });
+    const a = await start('a:1');
+    const term = await waitForRole(a.service(), 'master');
+    const b = await start('b:2');
+    const seen = await b.app.get(Follower).seen.next(() => true, 'the slave notice');
+    expect(seen).toEqual({ master: 'a:1', token: term.term });
+    expect(term.term).toBeGreaterThan(0);
   });
 });
 
