@@ -295,6 +295,7 @@ export class ElectionRunner {
   private maybeRejoin(): void {
     const sitOut = this.sitOut;
     if (!sitOut?.elapsed || this.closing || this.masterHandlers.overdue().length > 0) return;
+    if (this.stopStarting.signal.aborted) return;
     this.sitOut = undefined;
     this.log.log(REJOINING(this.name));
     this.swap(true);
@@ -303,7 +304,7 @@ export class ElectionRunner {
   /** Replaces the engine by one that does (or does not) take part, one swap at a time. */
   private swap(participating: boolean): void {
     this.swaps = this.swaps.then(async () => {
-      if (this.closing) return;
+      if (this.closing || this.stopStarting.signal.aborted) return; // shutting down
       this.swapping = true;
       try {
         const old = this.election;
@@ -326,7 +327,8 @@ export class ElectionRunner {
 
   private async restart(participating: boolean): Promise<void> {
     const delay = new RetryDelay();
-    while (!this.closing) {
+    // (Shutdown aborts stopStarting: no new engine from then on.)
+    while (!this.closing && !this.stopStarting.signal.aborted) {
       const client = this.connection.client;
       if (!client) return;
       try {
