@@ -2,18 +2,22 @@
 export { MasterElectionModule } from './master-election.module.js';
 export type { MasterElectionModuleForRootOptions } from './master-election.module.js';
 export { MasterElectionService } from './master-election.service.js';
+export { MasterElectionRegistry } from './master-election.registry.js';
+export type { MasterElectionLogLevel } from './master-election.logger.js';
 export type {
   MasterElectionAsyncModuleOptions,
   MasterElectionModuleAsyncOptions,
   MasterElectionModuleExtras,
   MasterElectionOptionsFactory,
   MasterElectionModuleOptions,
+  MasterElectionTimingOptions,
   OnUnreachable,
   WaitForMastershipOptions,
 } from './master-election.interfaces.js';
 export {
   MasterElectionConnectError,
   MasterElectionNotRunningError,
+  MasterHandlerTimeoutError,
   MastershipWaitError,
   type MastershipWaitReason,
 } from './master-election.errors.js';

@@ -50,3 +50,27 @@ export class MastershipWaitError extends ElectionError {
     super(message, options);
   }
 }
+
+/**
+ * An `@OnBecomeMaster` handler did not complete within
+ * `becomeMasterTimeoutMs`: the term is given up so another replica can take
+ * over, the handler's `term.signal` aborts, and health reports unhealthy
+ * until the handler settles.
+ */
+export class MasterHandlerTimeoutError extends ElectionError {
+  override name = 'MasterHandlerTimeoutError';
+  constructor(
+    /** The election's name. */
+    readonly election: string,
+    /** The handler, as `Class.method`. */
+    readonly handler: string,
+    /** The bound it exceeded. */
+    readonly timeoutMs: number,
+    /** The fencing token of the term it was called for. */
+    readonly fencingToken: number,
+  ) {
+    super(
+      `@OnBecomeMaster handler "${handler}" of election "${election}" has not completed within ${timeoutMs} ms (term ${fencingToken}); the term is given up so that another replica can take over`,
+    );
+  }
+}

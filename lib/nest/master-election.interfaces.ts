@@ -1,29 +1,44 @@
-import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
+import type { FactoryProvider, LoggerService, ModuleMetadata, Type } from '@nestjs/common';
 import type { DoozerClient } from '../doozer/index.js';
+import type { MasterElectionOptions } from '../election/index.js';
+import type { MasterElectionLogLevel } from './master-election.logger.js';
 
 /** What `MasterElectionModule` does when Doozer cannot be reached at boot. */
 export type OnUnreachable = 'fail' | 'retry';
 
+/** The engine's options that a registration passes through, as the engine declares them. */
+type EngineTimingKeys =
+  'leaseMs' | 'renewDeadlineMs' | 'retryPeriodMs' | 'electionJitterMs' | 'respectLeaselessMaster';
+
+/**
+ * The engine's timing options (see `MasterElectionOptions` of the election
+ * engine for each), derived from its type; each also admits an explicit
+ * `undefined` (for `exactOptionalPropertyTypes`), meaning its default.
+ */
+export type MasterElectionTimingOptions = {
+  [K in EngineTimingKeys]?: MasterElectionOptions[K] | undefined;
+};
+
 /** Options of one election registered with `MasterElectionModule.forRoot()` / `forRootAsync()`. */
-export interface MasterElectionModuleOptions {
+export interface MasterElectionModuleOptions extends MasterElectionTimingOptions {
   /**
    * The Doozer URI to connect to, e.g. `doozer:?ca=10.0.0.1:8046&sk=secret`.
    * Registrations of one application that give the same `uri` (and
    * `bootUri`) share one connection. Give either `uri` or `client`.
    */
-  uri?: string;
+  uri?: string | undefined;
   /**
    * An already connected Doozer client to use instead of `uri`. It is never
    * closed by the module: its owner closes it after the application.
    */
-  client?: DoozerClient;
+  client?: DoozerClient | undefined;
   /**
    * Boot URI used to resolve a `cn=` cluster name of `uri`. Required when
    * `uri` has `cn=` and no `ca=` addresses (with `ca=` addresses, `cn=` is
    * not looked up, as in the Go client); the boot fails otherwise with an
    * `ElectionConfigError` naming `bootUri`.
    */
-  bootUri?: string;
+  bootUri?: string | undefined;
   /**
    * The election's name: one Doozer path component (letters, digits, `.`
    * and `-`). The election file is `/ns/service/master/<name>`. Also the
@@ -35,41 +50,70 @@ export interface MasterElectionModuleOptions {
    * while it is master. Default `${os.hostname()}:${process.pid}`: unique per
    * process, but the same for several applications in one process.
    */
-  address?: string;
+  address?: string | undefined;
   /** False for a passive follower that never becomes master. Default true. */
-  participating?: boolean;
-  /** See the election engine's `MasterElectionOptions.leaseMs`. Default 10000. */
-  leaseMs?: number;
-  /**
-   * See `MasterElectionOptions.renewDeadlineMs`. Default: 70% of `leaseMs`
-   * (rounded down), at most 7000; 7000 with the default lease.
-   */
-  renewDeadlineMs?: number;
-  /**
-   * See `MasterElectionOptions.retryPeriodMs`. Default: `renewDeadlineMs`
-   * / 3.5 (rounded down), at most 2000; 2000 with the default lease.
-   */
-  retryPeriodMs?: number;
-  /** See `MasterElectionOptions.electionJitterMs`. Default: adaptive. */
-  electionJitterMs?: number;
-  /** See `MasterElectionOptions.respectLeaselessMaster`. Default false. */
-  respectLeaselessMaster?: boolean;
+  participating?: boolean | undefined;
   /** Force a new election once this process has joined (deposes the current master). Default false. */
-  forceElectionOnStart?: boolean;
+  forceElectionOnStart?: boolean | undefined;
   /** Limit of one connection attempt to Doozer. Default: the client's (5000 ms). */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /**
    * When Doozer cannot be reached at boot: `'fail'` (default) fails the boot
    * with a {@link MasterElectionConnectError} naming the URI (without its
    * secret); `'retry'` lets the application boot and keeps connecting in
    * the background, starting the election once connected.
    */
-  onUnreachable?: OnUnreachable;
+  onUnreachable?: OnUnreachable | undefined;
+  /**
+   * How long this process's `@OnBecomeMaster` handlers of a term may run
+   * before the term counts as failed: it is given up (the term's `signal`
+   * aborts) so another replica can take over, a `MasterHandlerTimeoutError`
+   * naming the handler is logged and goes to `@OnElectionError`, and
+   * `health()` reports unhealthy until the handler settles. This process
+   * takes part again only once it has. Default: `renewDeadlineMs`.
+   */
+  becomeMasterTimeoutMs?: number | undefined;
+  /**
+   * After a term whose `@OnBecomeMaster` handlers failed (or overran
+   * `becomeMasterTimeoutMs`), this process sits the election out, following
+   * it passively, before it takes part again: this long after the first
+   * failure in a row, doubling with each further one up to
+   * `failureBackoffMaxMs`, each times a random factor in [0.5, 1]. A term
+   * whose handlers complete resets it. Default 1000.
+   */
+  failureBackoffMs?: number | undefined;
+  /** The longest backoff of `failureBackoffMs`. Default 30000. */
+  failureBackoffMaxMs?: number | undefined;
+  /**
+   * When a master term ends (shutdown, `resign()`, a lost lease), the
+   * `@MasterOnly` calls still running may finish for this long before the
+   * term is released (and another replica may start the same work). 0
+   * releases at once (then stop the work on the term's `signal`). At most,
+   * and by default, `leaseMs - renewDeadlineMs` (3000 with the default
+   * lease): past that, others could take over anyway.
+   */
+  drainTimeoutMs?: number | undefined;
+  /**
+   * Where this registration logs (also the engine's lines). Default: Nest's
+   * `Logger` with context `MasterElection`.
+   */
+  logger?: LoggerService | undefined;
+  /**
+   * The least severe level logged: `'debug'` shows connection chatter and
+   * skipped `@MasterOnly` calls (once per term); `'silent'` logs nothing.
+   * Default `'log'`.
+   */
+  logLevel?: MasterElectionLogLevel | undefined;
 }
 
 /** Registration-level options of `forRoot()` / `forRootAsync()`, beside the election options. */
 export interface MasterElectionModuleExtras {
-  /** Register the module globally (its services are injectable everywhere). Default false. */
+  /**
+   * Register the module globally: its services (and `MasterElectionRegistry`)
+   * are injectable in every module of the application without importing it,
+   * as with `ScheduleModule`. Default true; with false, only modules that
+   * import this registration can inject them.
+   */
   isGlobal?: boolean;
   /**
    * This registration is the default one: `@InjectMasterElection()`, a

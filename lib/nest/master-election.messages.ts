@@ -19,6 +19,9 @@ export const NON_STATIC_PROVIDER = (
 ): string =>
   `Cannot register ${decorator} handler "${label}" for ${describeName(name)}: its provider is request-scoped or transient (or depends on one). Election events are delivered only to static providers and controllers; the handler is skipped.`;
 
+export const NON_STATIC_MASTER_ONLY = (label: string, name: string | undefined): string =>
+  `@MasterOnly method "${label}" (${describeName(name)}) is on a request-scoped or transient provider (or one that depends on one): it cannot be bound to its election, so its calls are always skipped.`;
+
 export const UNKNOWN_ELECTION = (decorator: string, label: string, name: string): string =>
   `${decorator}("${name}") on "${label}" names no election registered with MasterElectionModule in this application; it will never fire.`;
 
@@ -78,3 +81,59 @@ export const CLOSE_FAILED = (name: string, reason: string): string =>
 
 export const NOT_RUNNING = (name: string, what: string): string =>
   `election "${name}" is not running (${what}): it starts when the application bootstraps and stops when it shuts down`;
+
+export const HANDLER_LATE_DONE = (label: string, name: string, lateMs: number): string =>
+  `@OnBecomeMaster handler "${label}" of election "${name}" completed ${lateMs} ms after its bound (becomeMasterTimeoutMs); its term had been given up`;
+
+export const HANDLER_LATE_FAILED = (
+  label: string,
+  name: string,
+  lateMs: number,
+  reason: string,
+): string =>
+  `@OnBecomeMaster handler "${label}" of election "${name}" failed ${lateMs} ms after its bound (becomeMasterTimeoutMs): ${reason}`;
+
+export const HANDLER_OVERDUE = (labels: readonly string[], name: string, ms: number): string =>
+  `@OnBecomeMaster handler ${labels.map((l) => `"${l}"`).join(', ')} of election "${name}" still running ${ms} ms past becomeMasterTimeoutMs; this process does not take part until it settles`;
+
+export const HANDLER_FAILED_AGAIN = (
+  decorator: string,
+  label: string,
+  name: string,
+  count: number,
+): string =>
+  `${decorator} handler "${label}" of election "${name}" failed again (${count} terms in a row, same error)`;
+
+export const SITTING_OUT = (name: string, count: number, delayMs: number): string =>
+  `election "${name}": @OnBecomeMaster failed ${count === 1 ? 'once' : `${count} terms in a row`}; this process sits out the election for ${delayMs} ms (failureBackoffMs), so another replica can take over`;
+
+export const REJOINING = (name: string): string =>
+  `election "${name}": taking part in the election again after a failed term`;
+
+export const SWAP_FAILED = (name: string, reason: string, delayMs: number): string =>
+  `election "${name}": could not restart the election after a failed term (${reason}); retrying in ${delayMs} ms`;
+
+export const DRAINING = (name: string, token: number, labels: readonly string[]): string =>
+  `election "${name}": term ${token} ended; waiting for ${labels.length} running @MasterOnly call(s) (${[...new Set(labels)].join(', ')}) before releasing it`;
+
+export const DRAINED = (name: string, token: number, ms: number): string =>
+  `election "${name}": running @MasterOnly calls of term ${token} finished after ${ms} ms; releasing the term`;
+
+export const DRAIN_TIMED_OUT = (
+  name: string,
+  token: number,
+  ms: number,
+  labels: readonly string[],
+): string =>
+  `election "${name}": @MasterOnly call(s) ${[...new Set(labels)].join(', ')} still running ${ms} ms (drainTimeoutMs) after term ${token} ended; releasing it anyway`;
+
+export const SKIPPED_FOR_TERM = (
+  label: string,
+  name: string,
+  master: string,
+  term: number,
+): string =>
+  `${label} skipped: this process is not the master of election "${name}" (${master === '' ? 'no master known' : `master ${master}, term ${term}`}); further skips of this term are not logged`;
+
+export const NO_ANSWER = (reason: string): string =>
+  `it accepted the connection but did not answer (${reason}); is this a Doozer server, and is it overloaded?`;

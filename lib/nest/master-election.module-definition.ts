@@ -20,7 +20,7 @@ export const {
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createMasterElectionOptions')
   .setExtras<MasterElectionModuleExtras>(
-    { isGlobal: false, isDefault: true },
-    (definition, extras) => ({ ...definition, global: extras.isGlobal === true }),
+    { isGlobal: true, isDefault: true },
+    (definition, extras) => ({ ...definition, global: extras.isGlobal !== false }),
   )
   .build();

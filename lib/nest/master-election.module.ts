@@ -1,5 +1,4 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
-import { DiscoveryModule } from '@nestjs/core';
 import { ElectionConfigError } from '../election/index.js';
 import {
   MASTER_ELECTION_INSTANCE,
@@ -7,10 +6,8 @@ import {
   getMasterElectionToken,
 } from './master-election.constants.js';
 import { MasterElectionCoreModule } from './master-election-core.module.js';
-import { MasterElectionExplorer } from './master-election.explorer.js';
 import type { MasterElectionModuleAsyncOptions } from './master-election.interfaces.js';
 import { ASYNC_NEEDS_NAME } from './master-election.messages.js';
-import { MasterElectionMetadataAccessor } from './master-election-metadata.accessor.js';
 import {
   ConfigurableMasterElectionModule,
   MASTER_ELECTION_ASYNC_OPTIONS_TYPE,
@@ -19,6 +16,7 @@ import {
 } from './master-election.module-definition.js';
 import { MasterElectionOrchestrator } from './master-election.orchestrator.js';
 import { MasterElectionService } from './master-election.service.js';
+import { MasterOnlyGate } from './master-only.gate.js';
 
 /** Options of {@link MasterElectionModule.forRoot}: the election's options plus `isGlobal` and `isDefault`. */
 export type MasterElectionModuleForRootOptions = typeof MASTER_ELECTION_OPTIONS_TYPE;
@@ -31,9 +29,8 @@ function complete(
     ...(definition.providers ?? []),
     { provide: MASTER_ELECTION_REGISTRATION, useValue: registration },
     { provide: MASTER_ELECTION_INSTANCE, useClass: MasterElectionService },
-    MasterElectionMetadataAccessor,
     MasterElectionOrchestrator,
-    MasterElectionExplorer,
+    MasterOnlyGate,
   ];
   const exported: (string | typeof MasterElectionService)[] = [];
   if (registration.staticName !== undefined) {
@@ -47,9 +44,9 @@ function complete(
   }
   return {
     ...definition,
-    imports: [...(definition.imports ?? []), DiscoveryModule, MasterElectionCoreModule],
+    imports: [...(definition.imports ?? []), MasterElectionCoreModule],
     providers,
-    exports: [...(definition.exports ?? []), ...exported],
+    exports: [...(definition.exports ?? []), ...exported, MasterElectionCoreModule],
   };
 }
 

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import type { LoggerService } from '@nestjs/common';
 import {
   DoozerUriError,
   parseDoozerUri,
@@ -13,6 +14,7 @@ import {
 } from '../election/index.js';
 import { resolveElectionOptions } from '../election/options.js';
 import type { MasterElectionModuleOptions, OnUnreachable } from './master-election.interfaces.js';
+import { LOG_LEVELS, isLogLevel, type MasterElectionLogLevel } from './master-election.logger.js';
 import { CLUSTER_NEEDS_BOOT_URI, STATIC_NAME_MISMATCH } from './master-election.messages.js';
 
 /** Module options checked, with their defaults applied. */
@@ -30,6 +32,12 @@ export interface ResolvedModuleOptions {
   readonly election: MasterElectionOptions;
   /** `renewDeadlineMs` with its default applied. */
   readonly renewDeadlineMs: number;
+  readonly becomeMasterTimeoutMs: number;
+  readonly failureBackoffMs: number;
+  readonly failureBackoffMaxMs: number;
+  readonly drainTimeoutMs: number;
+  readonly logger: LoggerService | undefined;
+  readonly logLevel: MasterElectionLogLevel;
   /** Option keys that are not options (typos), to warn about. */
   readonly unknownKeys: readonly string[];
 }
@@ -49,7 +57,35 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof MasterElectionModuleOption
   'forceElectionOnStart',
   'connectTimeoutMs',
   'onUnreachable',
+  'becomeMasterTimeoutMs',
+  'failureBackoffMs',
+  'failureBackoffMaxMs',
+  'drainTimeoutMs',
+  'logger',
+  'logLevel',
 ]);
+
+/** The longest delay a timer can hold. */
+const MAX_TIMER_MS = 0x7fffffff;
+
+/** A duration option: a finite number of milliseconds, at least `min`, at most what a timer holds. */
+function duration(option: string, value: unknown, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > MAX_TIMER_MS) {
+    throw new ElectionConfigError(
+      option,
+      `must be a finite number of milliseconds from ${min} to ${MAX_TIMER_MS} (got ${JSON.stringify(value) ?? typeof value})`,
+    );
+  }
+  return value;
+}
+
+const isLoggerService = (value: unknown): value is LoggerService =>
+  typeof value === 'object' &&
+  value !== null &&
+  ['log', 'warn', 'error'].every(
+    (m) => typeof (value as Record<string, unknown>)[m] === 'function',
+  );
 
 const optionalBoolean = (option: string, value: unknown, fallback: boolean): boolean => {
   if (value === undefined) return fallback;
@@ -158,7 +194,46 @@ export function resolveModuleOptions(
     ),
   };
   // The engine's own checks, now rather than at bootstrap.
-  const { renewDeadlineMs } = resolveElectionOptions(election);
+  const { renewDeadlineMs, leaseMs } = resolveElectionOptions(election);
+
+  const becomeMasterTimeoutMs = duration(
+    'becomeMasterTimeoutMs',
+    raw.becomeMasterTimeoutMs,
+    renewDeadlineMs,
+  );
+  const failureBackoffMs = duration('failureBackoffMs', raw.failureBackoffMs, 1_000);
+  const failureBackoffMaxMs = duration(
+    'failureBackoffMaxMs',
+    raw.failureBackoffMaxMs,
+    Math.max(30_000, failureBackoffMs),
+  );
+  if (failureBackoffMaxMs < failureBackoffMs) {
+    throw new ElectionConfigError(
+      'failureBackoffMaxMs',
+      `must be at least failureBackoffMs (${failureBackoffMs}; got ${failureBackoffMaxMs})`,
+    );
+  }
+  const margin = leaseMs - renewDeadlineMs;
+  const drainTimeoutMs = duration('drainTimeoutMs', raw.drainTimeoutMs, margin, 0);
+  if (drainTimeoutMs > margin) {
+    throw new ElectionConfigError(
+      'drainTimeoutMs',
+      `must be at most leaseMs - renewDeadlineMs (${margin} ms; got ${drainTimeoutMs}): after that, another replica may take over anyway`,
+    );
+  }
+  if (raw.logger !== undefined && !isLoggerService(raw.logger)) {
+    throw new ElectionConfigError(
+      'logger',
+      'must be a Nest LoggerService (log, warn and error methods)',
+    );
+  }
+  const logLevel = raw.logLevel ?? 'log';
+  if (!isLogLevel(logLevel)) {
+    throw new ElectionConfigError(
+      'logLevel',
+      `must be one of ${LOG_LEVELS.map((l) => `'${l}'`).join(', ')} (got ${JSON.stringify(logLevel)})`,
+    );
+  }
 
   return {
     name,
@@ -172,6 +247,12 @@ export function resolveModuleOptions(
     forceElectionOnStart,
     election,
     renewDeadlineMs,
+    becomeMasterTimeoutMs,
+    failureBackoffMs,
+    failureBackoffMaxMs,
+    drainTimeoutMs,
+    logger: raw.logger,
+    logLevel,
     unknownKeys: Object.keys(raw).filter((k) => !KNOWN_KEYS.has(k)),
   };
 }

@@ -15,6 +15,13 @@ export interface HandlerFailure {
   readonly error: Error;
 }
 
+/** One running call of a handler. */
+export interface HandlerCall {
+  readonly handler: ElectionHandler;
+  /** Resolves once the call has settled: with its error, `undefined` when it completed. */
+  readonly settled: Promise<Error | undefined>;
+}
+
 const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 /**
@@ -42,25 +49,36 @@ export class MasterElectionOrchestrator {
   }
 
   /**
-   * Calls every handler of `event` with `arg`, concurrently, and resolves
+   * Calls every handler of `event` with `args`, concurrently, and returns
+   * one promise per handler that resolves once it has settled: with its
+   * error, or `undefined` when it completed (never rejects).
+   */
+  start(event: ElectionEvent, ...args: unknown[]): HandlerCall[] {
+    return this.handlers[event].map((handler) => ({
+      handler,
+      settled: (async () => {
+        const method = (handler.instance as Record<string, unknown>)[handler.methodName] as (
+          ...args: unknown[]
+        ) => unknown;
+        await method.apply(handler.instance, args);
+      })().then(
+        () => undefined,
+        (err: unknown) => toError(err),
+      ),
+    }));
+  }
+
+  /**
+   * Calls every handler of `event` with `args`, concurrently, and resolves
    * once all have settled, with the failures (never rejects).
    */
-  async dispatch(event: ElectionEvent, arg: unknown): Promise<HandlerFailure[]> {
-    const handlers = this.handlers[event];
-    const results = await Promise.allSettled(
-      handlers.map(async (handler) => {
-        const method = (handler.instance as Record<string, unknown>)[handler.methodName] as (
-          arg: unknown,
-        ) => unknown;
-        await method.call(handler.instance, arg);
-      }),
-    );
+  async dispatch(event: ElectionEvent, ...args: unknown[]): Promise<HandlerFailure[]> {
+    const calls = this.start(event, ...args);
+    const errors = await Promise.all(calls.map((c) => c.settled));
     const failures: HandlerFailure[] = [];
-    results.forEach((result, i) => {
-      const handler = handlers[i];
-      if (result.status === 'rejected' && handler) {
-        failures.push({ handler, error: toError(result.reason) });
-      }
+    errors.forEach((error, i) => {
+      const handler = calls[i]?.handler;
+      if (error && handler) failures.push({ handler, error });
     });
     return failures;
   }

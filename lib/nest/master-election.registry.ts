@@ -9,12 +9,20 @@ import {
   UNKNOWN_ELECTION,
 } from './master-election.messages.js';
 import type { ElectionEvent } from './master-election-metadata.accessor.js';
+import type { MasterElectionService } from './master-election.service.js';
+import type { MasterElectionOrchestrator } from './master-election.orchestrator.js';
+import type { MasterOnlyGate } from './master-only.gate.js';
 
 /** What the registry knows of a registration. */
 export interface RegisteredElection {
   /** The election name. */
   readonly name: string;
   readonly isDefault: boolean;
+  readonly service: MasterElectionService;
+  /** Where its event handlers go. */
+  readonly orchestrator: MasterElectionOrchestrator;
+  /** Where its `@MasterOnly` methods are bound. */
+  readonly gate: MasterOnlyGate;
 }
 
 /** A decorator found on a method, whichever registration it selects. */
@@ -26,9 +34,10 @@ export interface DeclaredHandler {
 
 /**
  * The elections of one application (shared by its `MasterElectionModule`
- * registrations): checks that names and the default are unique, warns about
- * decorators that select no registration, and holds the shared Doozer
- * connections.
+ * registrations): lists them and looks them up by name (inject it anywhere,
+ * like `SchedulerRegistry`), checks that names and the default are unique,
+ * warns about decorators that select no registration, and holds the shared
+ * Doozer connections.
  */
 @Injectable()
 export class MasterElectionRegistry implements OnApplicationShutdown {
@@ -39,7 +48,35 @@ export class MasterElectionRegistry implements OnApplicationShutdown {
   private readonly declared = new Map<string, DeclaredHandler>();
   private checked = false;
 
-  /** Adds a registration; throws when its name, or its being the default, is already taken. */
+  /** The service of every election registered in this application, in registration order. */
+  list(): readonly MasterElectionService[] {
+    return [...this.elections.values()].map((e) => e.service);
+  }
+
+  /** The service of the election registered as `name`, if any. */
+  get(name: string): MasterElectionService | undefined {
+    return this.elections.get(name)?.service;
+  }
+
+  /** The service of the default registration, if there is one. */
+  getDefault(): MasterElectionService | undefined {
+    return this.defaultRegistration()?.service;
+  }
+
+  /** @internal The registration of `name`. */
+  registration(name: string): RegisteredElection | undefined {
+    return this.elections.get(name);
+  }
+
+  /** @internal The default registration. */
+  defaultRegistration(): RegisteredElection | undefined {
+    return [...this.elections.values()].find((e) => e.isDefault);
+  }
+
+  /**
+   * Adds a registration; throws when its name, or its being the default, is already taken.
+   * @internal Called by each registration's service.
+   */
   register(election: RegisteredElection): void {
     if (this.elections.has(election.name)) throw new Error(DUPLICATE_ELECTION(election.name));
     if (election.isDefault) {
@@ -49,7 +86,10 @@ export class MasterElectionRegistry implements OnApplicationShutdown {
     this.elections.set(election.name, election);
   }
 
-  /** Notes a decorator seen on a method, for {@link checkDeclarations}. */
+  /**
+   * Notes a decorator seen on a method, for {@link checkDeclarations}.
+   * @internal
+   */
   declare(handler: DeclaredHandler): void {
     this.declared.set(`${handler.label}\u0000${handler.event}\u0000${handler.name ?? ''}`, handler);
   }

@@ -1,72 +1,41 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Inject,
   Injectable,
-  Logger,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { BehaviorSubject, Subscription, type Observable } from 'rxjs';
-import { DoozerPermissionError, DoozerUriError, type DoozerClient } from '../doozer/index.js';
-import {
-  ElectionConfigError,
-  ElectionFatalError,
+import { Subscription, type Observable } from 'rxjs';
+import type {
+  ElectionHealth,
+  ElectionState,
   MasterElectionClient,
-  type ElectionHealth,
-  type ElectionState,
-  type MasterElectionEventReceiver,
-  type MasterTerm,
+  MasterTerm,
 } from '../election/index.js';
-import { redactDoozerUri } from './doozer-connection.pool.js';
-import {
-  DEFAULT_ELECTION,
-  LOGGER_CONTEXT,
-  MASTER_ELECTION_REGISTRATION,
-  RETRY_INITIAL_DELAY_MS,
-  RETRY_MAX_DELAY_MS,
-  type ElectionKey,
-} from './master-election.constants.js';
-import {
-  MasterElectionConnectError,
-  MasterElectionNotRunningError,
-  MastershipWaitError,
-} from './master-election.errors.js';
+import { ElectionRunner } from './election.runner.js';
+import { describeError } from './master-election.connection.js';
+import { MASTER_ELECTION_REGISTRATION } from './master-election.constants.js';
+import { MasterElectionNotRunningError, MastershipWaitError } from './master-election.errors.js';
 import type {
   MasterElectionModuleOptions,
   WaitForMastershipOptions,
 } from './master-election.interfaces.js';
+import { ElectionLog } from './master-election.logger.js';
 import {
-  ACCESS_REFUSED,
-  BAD_URI,
-  BECOME_MASTER_FAILED,
   CLOSE_FAILED,
-  CONNECTED,
-  DECORATOR_OF,
-  HANDLER_FAILED,
   NOT_RUNNING,
   RESIGN_FAILED,
   RESIGN_SLOW,
-  RETRYING,
-  START_RETRYING,
   UNKNOWN_OPTION,
 } from './master-election.messages.js';
-import type { ElectionEvent } from './master-election-metadata.accessor.js';
 import {
   MASTER_ELECTION_MODULE_OPTIONS,
   type MasterElectionRegistration,
 } from './master-election.module-definition.js';
 import { resolveModuleOptions, type ResolvedModuleOptions } from './master-election.options.js';
-import { MasterElectionOrchestrator, type HandlerFailure } from './master-election.orchestrator.js';
+import { MasterElectionOrchestrator } from './master-election.orchestrator.js';
 import { MasterElectionRegistry } from './master-election.registry.js';
-import { addRunning, removeRunning } from './master-only.registry.js';
-
-const STOPPED: ElectionState = Object.freeze({ role: 'stopped', master: '', term: 0 });
-
-const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
-const sameState = (a: ElectionState, b: ElectionState): boolean =>
-  a.role === b.role && a.master === b.master && a.term === b.term;
+import { MasterOnlyGate } from './master-only.gate.js';
 
 /**
  * One election of the application, as registered with
@@ -77,7 +46,7 @@ const sameState = (a: ElectionState, b: ElectionState): boolean =>
  * The election starts when the application bootstraps (after every
  * decorated handler is registered) and stops when it shuts down; a master
  * resigns in `beforeApplicationShutdown` so another process takes over at
- * once.
+ * once (after its running `@MasterOnly` calls finished, see `drainTimeoutMs`).
  *
  * The process counts as master (`isMaster()`, role `'master'` in `state$`)
  * only once every `@OnBecomeMaster` handler of the term has completed, and
@@ -100,52 +69,46 @@ export class MasterElectionService
    * the current state to each new subscriber, then emits every change;
    * completes when the application shuts down. `role` is `'stopped'` until
    * the election has started (and after it stopped), and `'candidate'` while
-   * this process's `@OnBecomeMaster` handlers run (`master` and `term`
-   * already name the new term), and for the moment after it stepped down
-   * (`resign()`, `forceMasterElection()`) while the election file still
-   * names it: a participant never reports itself as a slave of its own
-   * address.
+   * no master is known, while this process's `@OnBecomeMaster` handlers run
+   * (`master` and `term` already name the new term), and for the moment
+   * after it stepped down (`resign()`, `forceMasterElection()`) while the
+   * election file still names it: a participant never reports itself as a
+   * slave of its own address.
    */
   readonly state$: Observable<ElectionState>;
 
-  private readonly logger = new Logger(LOGGER_CONTEXT);
+  private readonly log: ElectionLog;
   private readonly opts: ResolvedModuleOptions;
-  private readonly subject = new BehaviorSubject<ElectionState>(STOPPED);
-  private readonly stopStarting = new AbortController();
+  private readonly runner: ElectionRunner;
   private readonly onHalt = new Set<(err: MastershipWaitError) => void>();
-  private election: MasterElectionClient | undefined;
-  /** The connection taken from the pool (undefined with a user's `client`). */
-  private pooled: DoozerClient | undefined;
   private starting: Promise<void> | undefined;
-  private engineSubscription: Subscription | undefined;
-  /** The term whose `@OnBecomeMaster` handlers have all completed. */
-  private readyTerm: MasterTerm | undefined;
-  private closing = false;
-  private halted = false;
-  private completed = false;
-
-  /** The receiver the engine notifies; every notification is awaited before the next. */
-  private readonly receiver: MasterElectionEventReceiver = {
-    becomeMaster: (term) => this.handleBecomeMaster(term),
-    becomeSlave: (master) => this.handleBecomeSlave(master),
-    electionError: (err) => this.handleError(err),
-    electionFatal: (err) => this.handleFatal(err),
-  };
 
   constructor(
     @Inject(MASTER_ELECTION_MODULE_OPTIONS) options: MasterElectionModuleOptions,
     @Inject(MASTER_ELECTION_REGISTRATION) registration: MasterElectionRegistration,
     private readonly registry: MasterElectionRegistry,
-    private readonly orchestrator: MasterElectionOrchestrator,
+    orchestrator: MasterElectionOrchestrator,
+    private readonly gate: MasterOnlyGate,
   ) {
     this.opts = resolveModuleOptions(options, registration.staticName);
+    this.log = new ElectionLog(this.opts.logger, this.opts.logLevel);
     this.name = this.opts.name;
     this.address = this.opts.address;
     this.participating = this.opts.participating;
     this.isDefault = registration.isDefault;
-    this.state$ = this.subject.asObservable();
-    for (const key of this.opts.unknownKeys) this.logger.warn(UNKNOWN_OPTION(this.name, key));
-    registry.register({ name: this.name, isDefault: this.isDefault });
+    this.runner = new ElectionRunner(this.opts, registry, orchestrator, gate, this.log, () =>
+      this.failWaiters(),
+    );
+    gate.attach(this, this.log, this.opts.drainTimeoutMs);
+    this.state$ = this.runner.subject.asObservable();
+    for (const key of this.opts.unknownKeys) this.log.warn(UNKNOWN_OPTION(this.name, key));
+    registry.register({
+      name: this.name,
+      isDefault: this.isDefault,
+      service: this,
+      orchestrator,
+      gate,
+    });
   }
 
   // ------------------------------------------------------------------ queries
@@ -156,18 +119,12 @@ export class MasterElectionService
    * clock, so it turns false the moment the term ends.
    */
   isMaster(): boolean {
-    const term = this.election?.currentTerm;
-    return (
-      term !== undefined &&
-      term === this.readyTerm &&
-      this.election?.isMaster() === true &&
-      !this.closing
-    );
+    return this.runner.isMaster();
   }
 
   /** This process's master term while {@link isMaster} is true. */
   get currentTerm(): MasterTerm | undefined {
-    return this.isMaster() ? this.readyTerm : undefined;
+    return this.isMaster() ? this.runner.readyTerm : undefined;
   }
 
   /**
@@ -176,17 +133,17 @@ export class MasterElectionService
    * leader-only writes so that other systems can refuse a deposed master.
    */
   get fencingToken(): number {
-    return this.election?.currentTerm?.fencingToken ?? 0;
+    return this.runner.election?.currentTerm?.fencingToken ?? 0;
   }
 
   /** The current state (what `state$` last emitted). */
   get state(): ElectionState {
-    return this.subject.getValue();
+    return this.runner.subject.getValue();
   }
 
   /** The current master's `host:port` as last seen (`''` when none is known): cheap, possibly stale. */
   getCurrentMaster(): string {
-    return this.closing ? '' : (this.election?.getCurrentMaster() ?? '');
+    return this.runner.closing ? '' : (this.runner.election?.getCurrentMaster() ?? '');
   }
 
   /**
@@ -199,21 +156,11 @@ export class MasterElectionService
 
   /**
    * Health, for probes: healthy while the election runs and its Doozer
-   * connection is live. `role` is the service's (see {@link state$}).
+   * connection is live, and no `@OnBecomeMaster` handler is running past
+   * `becomeMasterTimeoutMs`. `role` is the service's (see {@link state$}).
    */
   health(): ElectionHealth {
-    const state = this.state;
-    const election = this.election;
-    if (!election || this.closing) {
-      const connection = this.opts.client ?? this.pooled;
-      return {
-        healthy: false,
-        ...state,
-        connected: connection?.state === 'connected',
-        reason: this.closing ? 'election stopped' : 'election not started',
-      };
-    }
-    return { ...election.health(), ...state };
+    return this.runner.health();
   }
 
   // ------------------------------------------------------------------ actions
@@ -230,6 +177,7 @@ export class MasterElectionService
   /**
    * Gives up mastership now, so another participant takes over at once;
    * this process sits the next election out. No-op when not master.
+   * Running `@MasterOnly` calls finish first (see `drainTimeoutMs`).
    * @throws MasterElectionNotRunningError before the election started or after it stopped.
    */
   async resign(): Promise<void> {
@@ -255,7 +203,7 @@ export class MasterElectionService
         ),
       );
     }
-    if (this.closing || this.halted) return Promise.reject(this.stoppedError());
+    if (this.runner.closing || this.runner.halted) return Promise.reject(this.stoppedError());
     if (signal?.aborted) return Promise.reject(this.abortedError(signal));
     return new Promise<MasterTerm>((resolve, reject) => {
       const subscription = new Subscription();
@@ -286,7 +234,7 @@ export class MasterElectionService
         );
       }
       subscription.add(
-        this.subject.subscribe(() => {
+        this.state$.subscribe(() => {
           const term = this.currentTerm;
           if (term) settle(() => resolve(term));
         }),
@@ -296,284 +244,97 @@ export class MasterElectionService
 
   // ---------------------------------------------------------------- lifecycle
 
-  /** Starts the election (after every module has initialised, so every handler is registered). */
+  /**
+   * Starts the election (after every module has initialised, so every handler is registered).
+   * @internal Nest lifecycle hook.
+   */
   async onApplicationBootstrap(): Promise<void> {
     this.registry.checkDeclarations();
-    const keys: ElectionKey[] = this.isDefault ? [this.name, DEFAULT_ELECTION] : [this.name];
-    addRunning(keys, this);
+    const { runner } = this;
+    const start = async (client: Parameters<ElectionRunner['start']>[0]): Promise<void> => {
+      await runner.start(client);
+      if (this.opts.forceElectionOnStart && runner.election) {
+        try {
+          await runner.election.forceMasterElection();
+        } catch (err) {
+          this.log.warn(
+            `election "${this.name}": forceElectionOnStart failed: ${describeError(err)}`,
+          );
+        }
+      }
+    };
     if (this.opts.onUnreachable === 'retry') {
-      this.starting = this.startRetrying(this.stopStarting.signal);
+      this.starting = runner.connection.startRetrying(start, (fatal) => runner.giveUp(fatal));
       return;
     }
+    const client = await runner.connection.connect();
     try {
-      const client = await this.connect();
-      try {
-        await this.startElection(client);
-      } catch (err) {
-        await this.releaseConnection();
-        throw err;
-      }
+      await start(client);
     } catch (err) {
-      removeRunning(this);
-      throw err;
+      await runner.connection.release();
+      throw runner.connection.startError(err);
     }
   }
 
-  /** A master resigns, so another process takes over without waiting for the lease to run out. */
+  /**
+   * A master resigns, so another process takes over without waiting for the lease to run out.
+   * @internal Nest lifecycle hook.
+   */
   async beforeApplicationShutdown(): Promise<void> {
-    this.stopStarting.abort();
-    const election = this.election;
+    this.runner.stopStarting.abort();
+    const election = this.runner.election;
     if (!election) return;
-    // The term ends at once; releasing the lease and the election file may hang while
-    // Doozer is unreachable, so shutdown waits for that at most renewDeadlineMs.
-    const limit = new AbortController();
+    // The term ends at once; draining @MasterOnly calls, then releasing the lease and
+    // the election file may take a while (Doozer unreachable), so shutdown waits for
+    // that at most renewDeadlineMs plus the drain.
+    const limitMs = this.opts.renewDeadlineMs + this.opts.drainTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
     try {
       const finished = await Promise.race([
         election.resign().then(() => true),
-        sleep(this.opts.renewDeadlineMs, false, { signal: limit.signal }),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), limitMs))),
       ]);
-      if (!finished) this.logger.warn(RESIGN_SLOW(this.name, this.opts.renewDeadlineMs));
+      // The release waits for running @MasterOnly calls (bounded by drainTimeoutMs);
+      // the election stops only after that.
+      if (finished) await this.gate.whenDrained();
+      else this.log.warn(RESIGN_SLOW(this.name, limitMs));
     } catch (err) {
-      this.logger.warn(RESIGN_FAILED(this.name, describe(err)));
+      this.log.warn(RESIGN_FAILED(this.name, describeError(err)));
     } finally {
-      limit.abort();
+      clearTimeout(timer);
     }
   }
 
-  /** Stops the election and releases the Doozer connection (closed by its last user). */
+  /**
+   * Stops the election and releases the Doozer connection (closed by its last user).
+   * @internal Nest lifecycle hook.
+   */
   async onApplicationShutdown(): Promise<void> {
-    this.closing = true;
-    this.stopStarting.abort();
+    this.runner.closing = true;
+    this.runner.stopStarting.abort();
     await this.starting;
-    const election = this.election;
-    if (election) {
-      try {
-        await election.close();
-      } catch (err) {
-        this.logger.warn(CLOSE_FAILED(this.name, describe(err)));
-      }
-    }
-    this.engineSubscription?.unsubscribe();
-    await this.releaseConnection();
-    removeRunning(this);
-    this.readyTerm = undefined;
-    this.refresh();
-    this.completed = true;
-    this.subject.complete();
-    this.halt();
-  }
-
-  // ------------------------------------------------------------------ startup
-
-  /** Opens (or shares) the connection: one attempt, abandoned when shutdown begins. */
-  private async connect(): Promise<DoozerClient> {
-    if (this.opts.client) return this.opts.client;
-    const uri = this.opts.uri ?? '';
     try {
-      this.pooled = await this.registry.connections.acquire(uri, {
-        bootUri: this.opts.bootUri,
-        connectTimeoutMs: this.opts.connectTimeoutMs,
-        signal: this.stopStarting.signal,
-        logger: {
-          debug: (m) => this.logger.debug(m),
-          warn: (m) => this.logger.warn(m),
-          error: (m) => this.logger.error(m),
-        },
-      });
-      return this.pooled;
+      await this.runner.close();
     } catch (err) {
-      throw new MasterElectionConnectError(this.name, redactDoozerUri(uri), describe(err), {
-        cause: err,
-      });
+      this.log.warn(CLOSE_FAILED(this.name, describeError(err)));
     }
-  }
-
-  private async releaseConnection(): Promise<void> {
-    const client = this.pooled;
-    this.pooled = undefined;
-    if (!client) return;
-    try {
-      await this.registry.connections.release(client);
-    } catch (err) {
-      this.logger.warn(CLOSE_FAILED(this.name, describe(err)));
-    }
-  }
-
-  private async startElection(client: DoozerClient): Promise<void> {
-    const election = await MasterElectionClient.create(
-      client,
-      this.name,
-      this.address,
-      this.participating,
-      this.receiver,
-      { ...this.opts.election, logger: this.logger },
-    );
-    if (this.closing || this.stopStarting.signal.aborted) {
-      await election.close();
-      return;
-    }
-    this.election = election;
-    this.engineSubscription = election.state$.subscribe({
-      next: () => this.refresh(),
-      complete: () => this.handleEngineStopped(),
-    });
-    if (this.opts.forceElectionOnStart) {
-      try {
-        await election.forceMasterElection();
-      } catch (err) {
-        this.logger.warn(`election "${this.name}": forceElectionOnStart failed: ${describe(err)}`);
-      }
-    }
-  }
-
-  /** `onUnreachable: 'retry'`: connects, then starts, retrying each with backoff until shutdown. */
-  private async startRetrying(signal: AbortSignal): Promise<void> {
-    const uri = redactDoozerUri(this.opts.uri ?? '');
-    let delay = RETRY_INITIAL_DELAY_MS;
-    /** The next pause: the backoff delay with jitter (what is logged is what is waited). */
-    const nextPause = (): number => {
-      const ms = Math.round(delay * (0.5 + Math.random() / 2));
-      delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
-      return ms;
-    };
-    const pause = (ms: number): Promise<unknown> =>
-      sleep(ms, undefined, { signal }).catch(() => undefined);
-    let client: DoozerClient | undefined;
-    while (!signal.aborted && !client) {
-      try {
-        client = await this.connect();
-        if (!this.opts.client) this.logger.log(CONNECTED(this.name, uri));
-      } catch (err) {
-        if (signal.aborted) return; // shutdown abandoned the attempt
-        const cause = err instanceof Error && err.cause ? err.cause : err;
-        // Retrying cannot help: the secret is wrong, or the URI cannot be used
-        // (e.g. its cn= cluster has no members at the boot URI).
-        const fatal =
-          cause instanceof DoozerPermissionError
-            ? ACCESS_REFUSED(this.name, uri, cause.message)
-            : cause instanceof DoozerUriError
-              ? BAD_URI(this.name, uri, cause.message)
-              : undefined;
-        if (fatal !== undefined) {
-          await this.giveUp(new ElectionFatalError(fatal, { cause }));
-          return;
-        }
-        const ms = nextPause();
-        this.logger.warn(RETRYING(this.name, uri, describe(cause), ms));
-        await pause(ms);
-      }
-    }
-    delay = RETRY_INITIAL_DELAY_MS;
-    while (client && !signal.aborted) {
-      try {
-        await this.startElection(client);
-        return;
-      } catch (err) {
-        if (err instanceof ElectionConfigError || err instanceof DoozerPermissionError) {
-          await this.giveUp(
-            new ElectionFatalError(`election ${this.name} stopped: ${err.message}`, { cause: err }),
-          );
-          return;
-        }
-        const ms = nextPause();
-        this.logger.warn(START_RETRYING(this.name, describe(err), ms));
-        await pause(ms);
-      }
-    }
-  }
-
-  // ------------------------------------------------------------ notifications
-
-  private async handleBecomeMaster(term: MasterTerm): Promise<void> {
-    term.signal.addEventListener('abort', () => queueMicrotask(() => this.refresh()), {
-      once: true,
-    });
-    this.refresh();
-    const failures = await this.orchestrator.dispatch('becomeMaster', term);
-    if (failures.length > 0) {
-      this.logFailures('becomeMaster', failures);
-      const [first] = failures;
-      if (failures.length === 1 && first) throw first.error;
-      throw new AggregateError(
-        failures.map((f) => f.error),
-        BECOME_MASTER_FAILED(this.name, failures.length),
-      );
-    }
-    if (term.isValid()) {
-      this.readyTerm = term;
-      this.refresh();
-    }
-  }
-
-  private async handleBecomeSlave(master: string): Promise<void> {
-    const failures = await this.orchestrator.dispatch('becomeSlave', master);
-    this.logFailures('becomeSlave', failures);
-    for (const f of failures) await this.handleError(f.error);
-  }
-
-  private async handleError(err: Error): Promise<void> {
-    this.logFailures('electionError', await this.orchestrator.dispatch('electionError', err));
-  }
-
-  private async handleFatal(err: Error): Promise<void> {
-    this.logFailures('electionFatal', await this.orchestrator.dispatch('electionFatal', err));
-  }
-
-  /** The election cannot start: report as the engine reports a fatal error, and stop. */
-  private async giveUp(fatal: ElectionFatalError): Promise<void> {
-    this.logger.error(fatal.message);
-    await this.handleFatal(fatal);
-    this.halt();
-  }
-
-  private handleEngineStopped(): void {
-    this.refresh();
-    if (!this.closing) this.halt();
-  }
-
-  private logFailures(event: ElectionEvent, failures: readonly HandlerFailure[]): void {
-    for (const { handler, error } of failures) {
-      this.logger.error(
-        `${HANDLER_FAILED(DECORATOR_OF[event], handler.label, this.name)}: ${error.message}`,
-        error.stack,
-      );
-    }
+    await this.runner.connection.release();
+    this.failWaiters();
   }
 
   // ------------------------------------------------------------------ helpers
 
-  /** Emits the state derived from the engine's, if it changed. */
-  private refresh(): void {
-    if (this.completed) return;
-    const next = this.deriveState();
-    if (!sameState(next, this.subject.getValue())) this.subject.next(next);
-  }
-
-  private deriveState(): ElectionState {
-    const election = this.election;
-    if (!election || this.closing) return STOPPED;
-    const state = election.state;
-    if (state.role === 'master' && !this.isMaster()) return { ...state, role: 'candidate' };
-    // Right after this process stepped down (resign(), forceMasterElection(), a
-    // failed @OnBecomeMaster handler), the election file still names it until
-    // it is deleted: not a slave of itself.
-    if (state.role === 'slave' && this.participating && state.master === this.address) {
-      return { ...state, role: 'candidate' };
-    }
-    return state;
-  }
-
   private running(what: string): MasterElectionClient {
-    const election = this.election;
-    if (!election || this.closing || this.halted) {
+    const { election, closing, halted } = this.runner;
+    if (!election || closing || halted) {
       throw new MasterElectionNotRunningError(NOT_RUNNING(this.name, what));
     }
     return election;
   }
 
   /** The election stopped for good: fail the waiters. */
-  private halt(): void {
-    this.halted = true;
+  private failWaiters(): void {
+    this.runner.halted = true;
     const err = this.stoppedError();
     for (const fail of [...this.onHalt]) fail(err);
   }

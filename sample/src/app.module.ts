@@ -36,6 +36,8 @@ export function electionOptions(
     leaseMs: get('ELECTION_LEASE_MS'),
     renewDeadlineMs: get('ELECTION_RENEW_DEADLINE_MS'),
     retryPeriodMs: get('ELECTION_RETRY_PERIOD_MS'),
+    // LOG_LEVEL=debug shows the engine's decisions and skipped leader jobs (once per term).
+    logLevel: get('LOG_LEVEL'),
   };
 }
 

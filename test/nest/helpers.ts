@@ -175,3 +175,52 @@ export function useHarness(): Harness {
   });
   return h;
 }
+
+/** One line a {@link RecordingLogger} received. */
+export interface LogLine {
+  readonly level: 'log' | 'warn' | 'error' | 'debug' | 'verbose' | 'fatal';
+  readonly message: string;
+  /** The stack given with an error line, if any. */
+  readonly stack: string | undefined;
+  readonly at: number;
+}
+
+/** A Nest `LoggerService` for the `logger` option: records every line. */
+export class RecordingLogger {
+  readonly lines = new EventLog<LogLine>();
+
+  private push(level: LogLine['level'], message: unknown, stack?: unknown): void {
+    this.lines.push({
+      level,
+      message: String(message),
+      stack: typeof stack === 'string' ? stack : undefined,
+      at: performance.now(),
+    });
+  }
+
+  log(message: unknown): void {
+    this.push('log', message);
+  }
+  warn(message: unknown): void {
+    this.push('warn', message);
+  }
+  error(message: unknown, stack?: unknown): void {
+    this.push('error', message, stack);
+  }
+  debug(message: unknown): void {
+    this.push('debug', message);
+  }
+
+  /** The lines of `level` whose message matches `pattern`. */
+  find(level: LogLine['level'], pattern: RegExp): LogLine[] {
+    return this.lines.all.filter((l) => l.level === level && pattern.test(l.message));
+  }
+
+  /** Waits for a line of `level` matching `pattern`. */
+  next(level: LogLine['level'], pattern: RegExp): Promise<LogLine> {
+    return this.lines.next(
+      (l) => l.level === level && pattern.test(l.message),
+      `${level} ${pattern}`,
+    );
+  }
+}

@@ -45,7 +45,8 @@ export function OnBecomeMaster(name?: string): MethodDecorator {
 }
 
 /**
- * Calls the decorated method with the new master's `host:port` whenever
+ * Calls the decorated method with the new master's `host:port` and its
+ * term's fencing token, `(master: string, fencingToken: number)`, whenever
  * another process is (or becomes) master of the election `name`: at start
  * when a master exists, and on every later change of master.
  */

@@ -1,0 +1,172 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  DoozerPermissionError,
+  DoozerTimeoutError,
+  DoozerUriError,
+  type DoozerClient,
+} from '../doozer/index.js';
+import { ElectionConfigError, ElectionFatalError } from '../election/index.js';
+import { redactDoozerUri } from './doozer-connection.pool.js';
+import { RETRY_INITIAL_DELAY_MS, RETRY_MAX_DELAY_MS } from './master-election.constants.js';
+import { MasterElectionConnectError } from './master-election.errors.js';
+import type { ElectionLog } from './master-election.logger.js';
+import {
+  ACCESS_REFUSED,
+  BAD_URI,
+  CLOSE_FAILED,
+  CONNECTED,
+  NO_ANSWER,
+  RETRYING,
+  START_RETRYING,
+} from './master-election.messages.js';
+import type { ResolvedModuleOptions } from './master-election.options.js';
+import type { MasterElectionRegistry } from './master-election.registry.js';
+
+export const describeError = (err: unknown): string =>
+  err instanceof Error ? err.message : String(err);
+
+/** Delays with exponential growth and jitter (what is logged is what is waited). */
+export class RetryDelay {
+  private delay = RETRY_INITIAL_DELAY_MS;
+
+  next(): number {
+    const ms = Math.round(this.delay * (0.5 + Math.random() / 2));
+    this.delay = Math.min(this.delay * 2, RETRY_MAX_DELAY_MS);
+    return ms;
+  }
+
+  reset(): void {
+    this.delay = RETRY_INITIAL_DELAY_MS;
+  }
+}
+
+/** Waits `ms`, or less when `signal` aborts (never rejects). */
+export const pause = (ms: number, signal: AbortSignal): Promise<unknown> =>
+  sleep(ms, undefined, { signal }).catch(() => undefined);
+
+/**
+ * The Doozer connection of one registration: the user's `client`, or one
+ * shared through the application's pool, and how boot failures are named.
+ */
+export class ElectionConnection {
+  /** The connection taken from the pool (undefined with a user's `client`). */
+  private pooled: DoozerClient | undefined;
+
+  constructor(
+    private readonly opts: ResolvedModuleOptions,
+    private readonly registry: MasterElectionRegistry,
+    private readonly log: ElectionLog,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** The URI for messages, its secret redacted. */
+  get uri(): string {
+    return this.opts.uri === undefined ? '(the given client)' : redactDoozerUri(this.opts.uri);
+  }
+
+  /** The client in use, if any. */
+  get client(): DoozerClient | undefined {
+    return this.opts.client ?? this.pooled;
+  }
+
+  /** Opens (or shares) the connection: one attempt, abandoned when shutdown begins. */
+  async connect(): Promise<DoozerClient> {
+    if (this.opts.client) return this.opts.client;
+    const uri = this.opts.uri ?? '';
+    try {
+      this.pooled = await this.registry.connections.acquire(uri, {
+        bootUri: this.opts.bootUri,
+        connectTimeoutMs: this.opts.connectTimeoutMs,
+        signal: this.signal,
+        logger: {
+          debug: (m) => this.log.debug(m),
+          warn: (m) => this.log.warn(m),
+          error: (m) => this.log.error(m),
+        },
+      });
+      return this.pooled;
+    } catch (err) {
+      throw new MasterElectionConnectError(this.opts.name, this.uri, describeError(err), {
+        cause: err,
+      });
+    }
+  }
+
+  /**
+   * The error of a start that failed after connecting (the first read of
+   * the election), naming the election and the URI: a server that accepted
+   * the connection but never answers is told apart.
+   */
+  startError(err: unknown): unknown {
+    if (err instanceof ElectionConfigError || err instanceof MasterElectionConnectError) return err;
+    const reason = err instanceof DoozerTimeoutError ? NO_ANSWER(err.message) : describeError(err);
+    return new MasterElectionConnectError(this.opts.name, this.uri, reason, { cause: err });
+  }
+
+  async release(): Promise<void> {
+    const client = this.pooled;
+    this.pooled = undefined;
+    if (!client) return;
+    try {
+      await this.registry.connections.release(client);
+    } catch (err) {
+      this.log.warn(CLOSE_FAILED(this.opts.name, describeError(err)));
+    }
+  }
+
+  /**
+   * `onUnreachable: 'retry'`: connects, then runs `start`, retrying each with
+   * backoff until it succeeds or `signal` aborts. Gives up (calls `giveUp`)
+   * when retrying cannot help: a wrong secret, an unusable URI, bad options.
+   */
+  async startRetrying(
+    start: (client: DoozerClient) => Promise<void>,
+    giveUp: (fatal: ElectionFatalError) => Promise<void>,
+  ): Promise<void> {
+    const { signal } = this;
+    const name = this.opts.name;
+    const delay = new RetryDelay();
+    let client: DoozerClient | undefined;
+    while (!signal.aborted && !client) {
+      try {
+        client = await this.connect();
+        if (!this.opts.client) this.log.log(CONNECTED(name, this.uri));
+      } catch (err) {
+        if (signal.aborted) return; // shutdown abandoned the attempt
+        const cause = err instanceof Error && err.cause ? err.cause : err;
+        // Retrying cannot help: the secret is wrong, or the URI cannot be used
+        // (e.g. its cn= cluster has no members at the boot URI).
+        const fatal =
+          cause instanceof DoozerPermissionError
+            ? ACCESS_REFUSED(name, this.uri, cause.message)
+            : cause instanceof DoozerUriError
+              ? BAD_URI(name, this.uri, cause.message)
+              : undefined;
+        if (fatal !== undefined) {
+          await giveUp(new ElectionFatalError(fatal, { cause }));
+          return;
+        }
+        const ms = delay.next();
+        this.log.warn(RETRYING(name, this.uri, describeError(cause), ms));
+        await pause(ms, signal);
+      }
+    }
+    delay.reset();
+    while (client && !signal.aborted) {
+      try {
+        await start(client);
+        return;
+      } catch (err) {
+        if (err instanceof ElectionConfigError || err instanceof DoozerPermissionError) {
+          await giveUp(
+            new ElectionFatalError(`election ${name} stopped: ${err.message}`, { cause: err }),
+          );
+          return;
+        }
+        const ms = delay.next();
+        this.log.warn(START_RETRYING(name, describeError(err), ms));
+        await pause(ms, signal);
+      }
+    }
+  }
+}
