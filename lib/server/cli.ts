@@ -4,7 +4,8 @@
  *
  *     doozer-dev-server [--listen 127.0.0.1:8046] [--advertise-host HOST] [--history N]
  *                       [--cluster-name local] [--heartbeat-ms N] [--max-frame-bytes N]
- *                       [--max-path-bytes N] [--max-path-depth N] [--max-total-write-buffer-bytes N]
+ *                       [--max-path-bytes N] [--max-path-depth N] [--max-write-buffer-bytes N]
+ *                       [--max-total-write-buffer-bytes N] [--max-waiting N]
  *
  * Reads DOOZER_RWSECRET / DOOZER_ROSECRET like doozerd. Prints exactly one
  * line on stdout once it listens (other tools parse it; keep it stable):
@@ -114,9 +115,20 @@ export async function main(
       DEFAULT_MAX_PATH_DEPTH,
     )
     .option(
+      '--max-write-buffer-bytes <n>',
+      'most unread answer bytes one connection may have before it is closed (default: 4 x --max-frame-bytes)',
+      positiveInt,
+    )
+    .option(
       '--max-total-write-buffer-bytes <n>',
       'most memory unread answers may hold server-wide (default: 16 x --max-frame-bytes)',
       positiveInt,
+    )
+    .option(
+      '--max-waiting <n>',
+      'most WAITs and future-rev reads waiting server-wide',
+      positiveInt,
+      1_000_000,
     )
     .allowExcessArguments(false)
     .showHelpAfterError()
@@ -142,7 +154,9 @@ export async function main(
     maxFrameBytes: number;
     maxPathBytes: number;
     maxPathDepth: number;
+    maxWriteBufferBytes?: number;
     maxTotalWriteBufferBytes?: number;
+    maxWaiting: number;
   }>();
   let server: DoozerServer;
   try {
@@ -157,7 +171,9 @@ export async function main(
       maxFrameBytes: o.maxFrameBytes,
       maxPathBytes: o.maxPathBytes,
       maxPathDepth: o.maxPathDepth,
+      maxWriteBufferBytes: o.maxWriteBufferBytes,
       maxTotalWriteBufferBytes: o.maxTotalWriteBufferBytes,
+      maxWaiting: o.maxWaiting,
       rwSecret: process.env.DOOZER_RWSECRET || undefined,
       roSecret: process.env.DOOZER_ROSECRET || undefined,
       logger: { warn: (m) => process.stderr.write(`doozer-dev-server: ${m}\n`) },

@@ -430,9 +430,7 @@ describe('MasterElectionClient: faults', () => {
     await waitFor(() => term.signal.aborted, 'step down');
     expect((term.signal.reason as MasterStepDownError).reason).toBe('store-reset');
     // The fresh store has no lease: it is waited out like a silent holder.
-    await waitFor(() => a.election.isMaster(), 'a master again', {
-      step: () => a.clock.advance(100),
-    });
+    await runUntil(a, () => a.election.isMaster(), 'a master again', { step: 100 });
   });
 
   it('deposes a master that never took a lease (a Go participant) unless told to respect it', async () => {
@@ -486,6 +484,30 @@ async function run(p: Participant, ms: number, step = 100): Promise<void> {
   }
 }
 
+/**
+ * Moves a participant's clock on `step` ms at a time until `cond()` holds,
+ * never faster than its I/O: after each step the election's requests in
+ * flight get their answers (real time) before the clock moves again, so a
+ * slow machine sees the same sequence of events as a fast one. Stops, with
+ * `cond()` false, once the clock reaches `until`. Fails after 30 s of real
+ * time with `what` in the message.
+ */
+async function runUntil(
+  p: Participant,
+  cond: () => boolean,
+  what: string,
+  { step = 10, until = Infinity }: { step?: number; until?: number } = {},
+): Promise<void> {
+  const giveUp = Date.now() + 30_000;
+  while (!cond() && p.clock.now() + step <= until) {
+    if (Date.now() > giveUp) throw new Error(`timed out waiting for ${what}`);
+    p.clock.advance(step);
+    await p.election.whenIdle();
+    // Also let through what the election does not count as in flight (its WAIT stream).
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 describe('MasterElectionClient: reconnection and store identity', () => {
   it('a participant that reconnects late to a store restarted empty does not mistake a new lease for the old one', async () => {
     const proxy = await TcpProxy.start(server.port);
@@ -509,9 +531,7 @@ describe('MasterElectionClient: reconnection and store identity', () => {
     const term = a.election.currentTerm!;
     await server.restart({ keepState: false });
     await waitFor(() => term.signal.aborted, 'A to step down');
-    await waitFor(() => a.election.isMaster(), 'A master again', {
-      step: () => a.clock.advance(100),
-    });
+    await runUntil(a, () => a.election.isMaster(), 'A master again', { step: 100 });
     await run(a, 2 * TIMING.retryPeriodMs);
     const now = { election: await raw.get(E), lease: await raw.get(L) };
     expect([now.election.rev, now.election.text, now.lease.rev]).toEqual([
@@ -524,9 +544,7 @@ describe('MasterElectionClient: reconnection and store identity', () => {
     // but the lease is a new term's record, so its lease timer starts over.
     proxy.unblock();
     // (C's resync retries back off on its own clock: let it run.)
-    await waitFor(() => c.election.health().healthy, 'C resynced', {
-      step: () => c.clock.advance(10),
-    });
+    await runUntil(c, () => c.election.health().healthy, 'C resynced');
     await c.election.whenIdle();
     c.clock.advance(TIMING.leaseMs - 1);
     await c.election.whenIdle();
@@ -565,18 +583,21 @@ describe('MasterElectionClient: reconnection and store identity', () => {
     await server.stop();
     await waitFor(() => a.client.state !== 'connected', 'disconnect');
     // Renewals fail while the server is down; the term runs on its last one.
-    await run(a, deadline - a.clock.now() - 1_000);
+    // It comes back with less than a retry period left: the retry pending
+    // then (due within 1 s, retries are 0.25-0.5 retry periods apart) falls
+    // at least 0.9 s before the deadline, time the requests it makes (bounded
+    // by what is left of the term) get in real time.
+    await run(a, deadline - a.clock.now() - 1_900);
     expect(a.election.isMaster()).toBe(true);
     await server.restart({ keepState: true });
     await waitFor(() => a.client.state === 'connected', 'reconnect');
     // The next retry finds its connection gone, reads the lease on the new one
-    // (still ours), and must renew right away: a retry period from now is past
-    // the deadline.
-    await waitFor(() => term.deadline > deadline, 'a renewal on the new connection', {
-      step: () => {
-        if (a.clock.now() < deadline - 100) a.clock.advance(50);
-      },
+    // (still ours), and must renew right away: a retry period from then is
+    // past the deadline. The clock waits for each answer before it moves on.
+    await runUntil(a, () => term.deadline > deadline, 'a renewal on the new connection', {
+      until: deadline - 1,
     });
+    expect(term.deadline).toBeGreaterThan(deadline);
     await run(a, 2_000);
     expect(term.signal.aborted).toBe(false);
     expect(a.election.isMaster()).toBe(true);
@@ -602,9 +623,7 @@ describe('MasterElectionClient: reconnection and store identity', () => {
     await server.restart({ keepState: false });
     a.clock.advance(3 * TIMING.leaseMs);
     proxyA.unblock();
-    await waitFor(() => a.election.health().healthy, 'A resynced', {
-      step: () => a.clock.advance(10),
-    });
+    await runUntil(a, () => a.election.health().healthy, 'A resynced');
     // Nothing proves M is gone: A waits a full lease from now.
     a.clock.advance(TIMING.leaseMs - 50);
     await a.election.whenIdle();
@@ -621,14 +640,17 @@ describe('MasterElectionClient: reconnection and store identity', () => {
     a.clock.advance(TIMING.leaseMs - 100);
     const before = a.client.connectionId;
     server.dropConnections();
-    await waitFor(() => a.client.connectionId > before && a.election.health().healthy, 'resync', {
-      step: () => a.clock.advance(1),
-    });
+    await runUntil(
+      a,
+      () => a.client.connectionId > before && a.election.health().healthy,
+      'resync',
+      {
+        step: 1,
+      },
+    );
     // Same node, same store: the wait goes on from where it was (100 ms left).
     const resynced = a.clock.now();
-    await waitFor(() => a.election.isMaster(), 'A deposes the Go master and wins', {
-      step: () => a.clock.advance(10),
-    });
+    await runUntil(a, () => a.election.isMaster(), 'A deposes the Go master and wins');
     expect(a.clock.now() - resynced).toBeLessThan(TIMING.leaseMs / 2);
   });
 
@@ -673,10 +695,13 @@ describe('MasterElectionClient: reconnection and store identity', () => {
           step: () => p2.clock.advance(20),
         },
       );
-      // Not renewed: at its deadline the term ends and is given back.
+      // Not renewed: at its deadline the term ends and is given back. (p2's
+      // whenIdle() waits for its hung handler, so its clock moves by polling,
+      // and only until the term has ended: the rest is real I/O, and p2 does
+      // not run for master again meanwhile.)
       await waitFor(() => p3.election.isMaster(), 'p3 master', {
         step: () => {
-          p2.clock.advance(50);
+          if (won()) p2.clock.advance(50);
           p3.clock.advance(0);
         },
       });

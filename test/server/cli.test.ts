@@ -154,6 +154,8 @@ describe('doozer-dev-server', () => {
     [['--max-path-bytes', '0']],
     [['--max-path-depth', '3']],
     [['--max-total-write-buffer-bytes', '0']],
+    [['--max-write-buffer-bytes', '0']],
+    [['--max-waiting', 'none']],
     [['extra-argument']],
   ])('exits 2 with the usage on bad flags: %j', async (args) => {
     const r = run(args);
@@ -188,6 +190,37 @@ describe('doozer-dev-server', () => {
     expect(r.stderr()).toMatch(
       /^doozer-dev-server: closing connection from 127\.0\.0\.1:\d+: the server holds more than 1 bytes of unread answers/,
     );
+  });
+
+  it('--max-write-buffer-bytes and --max-waiting close the connection past them', async () => {
+    const r = run([
+      '--listen',
+      '127.0.0.1:0',
+      '--heartbeat-ms',
+      '0',
+      '--max-waiting',
+      '2',
+      '--max-write-buffer-bytes',
+      '1000',
+    ]);
+    const address = await listening(r);
+    const parker = await connectRaw(address);
+    parker.send({ verb: Verb.WAIT, path: '/a', rev: 59 });
+    parker.send({ verb: Verb.WAIT, path: '/b', rev: 59 });
+    await parker.call({ verb: Verb.REV });
+    parker.send({ verb: Verb.WAIT, path: '/c', rev: 59 });
+    await within(parker.closed, 30_000, 'the third WAIT to close its connection');
+    await until(() => r.stderr().includes('\n'), 'the first warning');
+    expect(r.stderr()).toMatch(/: the server has more than 2 requests waiting\n/);
+    // An answer of more than 1000 bytes: over one connection's limit.
+    const writer = await connectRaw(address);
+    await writer.call({ verb: Verb.SET, path: '/big', rev: 0, value: 'x'.repeat(2000) });
+    const reader = await connectRaw(address);
+    reader.send({ verb: Verb.GET, path: '/big' });
+    await within(reader.closed, 30_000, 'the answer past 1000 bytes to close its connection');
+    expect(writer.isOpen).toBe(true);
+    await until(() => r.stderr().split('\n').length > 2, 'the second warning');
+    expect(r.stderr()).toMatch(/: more than 1000 bytes of answers not read\n/);
   });
 
   it('--help exits 0', async () => {
