@@ -2,25 +2,16 @@
  * How answers reach the sockets, and what they hold meanwhile: a large value
  * is written as a chunk of its own, the very bytes the store keeps, so a
  * value fanned out to many WAITs is neither encoded nor copied per waiter;
- * the socket is handed about {@link WRITE_CHUNK_BYTES} at a time, a turn
- * of the event loop at most, the rest waiting here, so no one connection
- * makes the kernel copy more than that in one turn; and every byte written but not yet handed to the
- * kernel is counted, per connection and server-wide (a shared value once,
- * however many hold it).
+ * and every byte written but not yet handed to the kernel is counted, per
+ * connection and server-wide (a shared value once, however many hold it).
  */
 import type { Socket } from 'node:net';
 import { clearField, isFieldSet, toBinary } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { encodeFrame, FRAME_HEADER_BYTES, ResponseSchema, type Response } from '../wire/index.js';
-import { Deque } from './deque.js';
 
 /** Values of at least this many bytes are written as a chunk of their own, shared. */
 export const SHARED_VALUE_MIN_BYTES = 4096;
-/**
- * The socket is handed more answer bytes only while its write buffer holds
- * less than this; a large value goes in pieces of at most this size.
- */
-export const WRITE_CHUNK_BYTES = 1024 * 1024;
 /** Responses are not limited by the request frame limit, only by the 4-byte length. */
 const MAX_RESPONSE_BYTES = 0xffffffff;
 const R = ResponseSchema.field;
@@ -74,37 +65,18 @@ export class WriteBudget {
   }
 }
 
-/** Bytes waiting for the socket, and what to do once the kernel has them. */
-interface Piece {
-  readonly bytes: Uint8Array;
-  readonly written: () => void;
-}
-
 /** Writes the answers of one connection and keeps their account. */
 export class AnswerWriter {
   /** Answer bytes written and not yet handed to the kernel (shared values in full). */
   unwritten = 0;
   private own = 0;
   private readonly shared = new Map<Uint8Array, number>();
-  /** Pieces not handed to the socket yet. */
-  private readonly waiting = new Deque<Piece>();
-  private waitingBytes = 0;
-  private nextTurn: NodeJS.Immediate | undefined;
   private released = false;
 
   constructor(
     private readonly socket: Socket,
     private readonly budget: WriteBudget,
-    /** Called after the socket drained or took more at a later turn: {@link buffered} may be lower. */
-    private readonly progressed: () => void = () => {},
-  ) {
-    socket.on('drain', () => this.flushAndTell());
-  }
-
-  /** Answer bytes not yet handed to the kernel: in the socket's write buffer, or waiting for it. */
-  get buffered(): number {
-    return this.socket.writableLength + this.waitingBytes;
-  }
+  ) {}
 
   /** Encodes and writes `response` (which it may change: do not reuse it). */
   write(response: Response): void {
@@ -143,10 +115,6 @@ export class AnswerWriter {
     this.budget.release(this.own);
     for (const [chunk, times] of this.shared) this.budget.drop(chunk, times);
     this.shared.clear();
-    this.waiting.clear();
-    this.waitingBytes = 0;
-    if (this.nextTurn) clearImmediate(this.nextTurn);
-    this.nextTurn = undefined;
     this.own = 0;
     this.unwritten = 0;
   }
@@ -156,7 +124,8 @@ export class AnswerWriter {
     this.own += n;
     this.unwritten += n;
     this.budget.add(n);
-    this.send(bytes, () => {
+    this.socket.write(bytes, () => {
+      if (this.released) return;
       this.own -= n;
       this.unwritten -= n;
       this.budget.release(n);
@@ -167,61 +136,13 @@ export class AnswerWriter {
     this.shared.set(chunk, (this.shared.get(chunk) ?? 0) + 1);
     this.unwritten += chunk.byteLength;
     this.budget.hold(chunk);
-    const last = chunk.byteLength - 1;
-    for (let at = 0; at < chunk.byteLength; at += WRITE_CHUNK_BYTES) {
-      const piece = chunk.subarray(at, at + WRITE_CHUNK_BYTES);
-      this.send(piece, () => {
-        this.unwritten -= piece.byteLength;
-        if (at + piece.byteLength <= last) return; // the value is held until its last piece is out
-        const times = this.shared.get(chunk)! - 1;
-        if (times > 0) this.shared.set(chunk, times);
-        else this.shared.delete(chunk);
-        this.budget.drop(chunk);
-      });
-    }
-  }
-
-  /** Queues `bytes`; `written` runs once the kernel has them (not after {@link release}). */
-  private send(bytes: Uint8Array, written: () => void): void {
-    this.waiting.push({
-      bytes,
-      written: () => {
-        if (!this.released) written();
-      },
+    this.socket.write(chunk, () => {
+      if (this.released) return;
+      const times = this.shared.get(chunk)! - 1;
+      if (times > 0) this.shared.set(chunk, times);
+      else this.shared.delete(chunk);
+      this.unwritten -= chunk.byteLength;
+      this.budget.drop(chunk);
     });
-    this.waitingBytes += bytes.byteLength;
-    this.flush();
-  }
-
-  /**
-   * Hands waiting pieces to the socket, about WRITE_CHUNK_BYTES a turn of
-   * the event loop and while it holds less than that. What stays behind
-   * goes on at its 'drain' when its last write said to wait, else at the
-   * next turn (the kernel took everything: no 'drain' will come).
-   */
-  private flush(): void {
-    let handed = 0;
-    while (
-      !this.released &&
-      handed < WRITE_CHUNK_BYTES &&
-      this.socket.writableLength < WRITE_CHUNK_BYTES
-    ) {
-      const piece = this.waiting.shift();
-      if (!piece) return;
-      this.waitingBytes -= piece.bytes.byteLength;
-      handed += piece.bytes.byteLength;
-      this.socket.write(piece.bytes, piece.written);
-    }
-    if (this.released || this.waiting.length === 0 || this.socket.writableNeedDrain) return;
-    this.nextTurn ??= setImmediate(() => {
-      this.nextTurn = undefined;
-      this.flushAndTell();
-    });
-  }
-
-  private flushAndTell(): void {
-    if (this.released) return;
-    this.flush();
-    this.progressed();
   }
 }

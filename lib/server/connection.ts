@@ -73,11 +73,15 @@ export class Connection implements Session {
     this.decoder = new FrameDecoder(host.maxFrameBytes);
     this.highWater = Math.min(WRITE_HIGH_WATER, Math.floor(host.maxWriteBufferBytes / 4));
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    this.writer = new AnswerWriter(socket, host.budget, () => this.writable());
+    this.writer = new AnswerWriter(socket, host.budget);
     socket.setNoDelay(true);
     engine.open(this);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
+    socket.on('drain', () => {
+      this.writeBlocked = false;
+      this.pump();
+    });
     socket.on('error', () => {}); // 'close' follows; a reset client is not news
     socket.on('close', () => this.cleanup());
     this.updateReading();
@@ -88,9 +92,9 @@ export class Connection implements Session {
     return this.queue.length - this.queueHead;
   }
 
-  /** Answer bytes not yet handed to the kernel: in the socket's write buffer, or waiting for it. */
+  /** Bytes of answers waiting in the socket's write buffer. */
   get bufferedBytes(): number {
-    return this.writer.buffered;
+    return this.socket.writableLength;
   }
 
   /** Answer bytes written and not yet handed to the kernel (shared values in full). */
@@ -107,7 +111,7 @@ export class Connection implements Session {
   reply(response: Response): void {
     if (this.done || !this.socket.writable) return;
     this.writer.write(response);
-    const buffered = this.writer.buffered;
+    const buffered = this.socket.writableLength;
     if (buffered > this.host.maxWriteBufferBytes) {
       this.fail(`more than ${this.host.maxWriteBufferBytes} bytes of answers not read`);
       return;
@@ -120,13 +124,6 @@ export class Connection implements Session {
       this.writeBlocked = true;
       this.updateReading();
     }
-  }
-
-  /** The writer got rid of answers: process again once they are back under the mark. */
-  private writable(): void {
-    if (!this.writeBlocked || this.writer.buffered > this.highWater) return;
-    this.writeBlocked = false;
-    this.pump();
   }
 
   /** Runs `job` (a request taking more than one slice) before any later frame. */

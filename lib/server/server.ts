@@ -24,7 +24,7 @@ export interface DoozerServerStats {
   readonly waiting: number;
   /** Request frames received but held back (server paused, or a client not reading). */
   readonly queuedFrames: number;
-  /** Answer bytes not yet handed to the kernel (in the sockets' write buffers, or waiting for them). */
+  /** Answer bytes waiting in the sockets' write buffers. */
   readonly bufferedBytes: number;
   /**
    * Memory those answers hold: shared values counted once (what
