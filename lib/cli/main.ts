@@ -3,6 +3,7 @@
  * Doozer, takes part in (or follows) the election, runs the hooks on every
  * change, supervises the `--run` child while master, and shuts down cleanly.
  */
+import { errorMessage } from '../shared/errors.js';
 import { DoozerClient } from '../doozer/client.js';
 import { DoozerPermissionError, DoozerUriError } from '../doozer/errors.js';
 import {
@@ -380,5 +381,5 @@ class ElectRunCommand {
 }
 
 function describe(e: unknown): string {
-  return redactSecrets(e instanceof Error ? e.message : String(e));
+  return redactSecrets(errorMessage(e));
 }

@@ -7,6 +7,7 @@ import {
   DoozerPermissionError,
   DoozerTooLateError,
 } from '../doozer/errors.js';
+import { errorMessage } from '../shared/errors.js';
 import type { Clock } from './clock.js';
 import { MasterElection, type MasterElectionOpenOptions } from './engine/client.js';
 import type { ElectionHealth } from './engine/state.js';
@@ -152,7 +153,7 @@ const newNonce = (): string => randomBytes(6).toString('hex');
 const REV_MISMATCH = 'REV_MISMATCH';
 const isRevMismatch = (err: unknown): boolean =>
   err instanceof DoozerError && err.code === REV_MISMATCH;
-const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const describe = errorMessage;
 
 /**
  * A master election on a Doozer lock server: the Go package's

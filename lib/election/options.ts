@@ -1,4 +1,5 @@
 import { durationProblem } from '../shared/duration.js';
+import { guardLogger } from '../shared/logger.js';
 import { isValidPathComponent } from '../wire/path.js';
 import { systemClock, type Clock } from './clock.js';
 import { ElectionConfigError } from './errors.js';
@@ -45,25 +46,6 @@ function derived(value: number, from: string, fromValue: number, what: string): 
     );
   }
   return value;
-}
-
-/** Calls a user logger; a logger that throws must not break the election. */
-function safeLogger(logger: ElectionLogger): ElectionLogger {
-  const guard =
-    (fn: ((message: string) => void) | undefined) =>
-    (message: string): void => {
-      try {
-        fn?.call(logger, message);
-      } catch {
-        // ignored: logging is best effort
-      }
-    };
-  return {
-    log: guard(logger.log),
-    warn: guard(logger.warn),
-    error: guard(logger.error),
-    ...(logger.debug ? { debug: guard(logger.debug) } : {}),
-  };
 }
 
 /** Applies defaults and checks `leaseMs > renewDeadlineMs > retryPeriodMs > 0`. */
@@ -120,7 +102,7 @@ export function resolveElectionOptions(
     electionJitterMs,
     respectLeaselessMaster: options.respectLeaselessMaster ?? false,
     beforeRelease: options.beforeRelease,
-    logger: options.logger ? safeLogger(options.logger) : quietLogger,
+    logger: options.logger ? guardLogger(options.logger) : quietLogger,
     clock: options.clock ?? systemClock,
   };
 }

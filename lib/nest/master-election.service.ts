@@ -8,6 +8,8 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { BehaviorSubject, Subscription, type Observable } from 'rxjs';
+import { jittered } from '../shared/backoff.js';
+import { errorMessage } from '../shared/errors.js';
 import { DoozerPermissionError, DoozerUriError, type DoozerClient } from '../doozer/index.js';
 import {
   ElectionConfigError,
@@ -63,7 +65,7 @@ import { addRunning, removeRunning } from './master-only.registry.js';
 
 const STOPPED: ElectionState = Object.freeze({ role: 'stopped', master: '', term: 0 });
 
-const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const describe = errorMessage;
 
 const sameState = (a: ElectionState, b: ElectionState): boolean =>
   a.role === b.role && a.master === b.master && a.term === b.term;
@@ -432,7 +434,7 @@ export class MasterElectionService
     let delay = RETRY_INITIAL_DELAY_MS;
     /** The next pause: the backoff delay with jitter (what is logged is what is waited). */
     const nextPause = (): number => {
-      const ms = Math.round(delay * (0.5 + Math.random() / 2));
+      const ms = Math.round(jittered(delay, 0.5, 1));
       delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
       return ms;
     };

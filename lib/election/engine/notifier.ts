@@ -3,11 +3,11 @@
  * returns a promise is awaited before the next), and the election's log
  * lines, each prefixed with the election's name.
  */
+import { errorMessage } from '../../shared/errors.js';
 import type { ElectionLogger, MasterElectionEventReceiver } from '../types.js';
 
 /** An error's message, for logs. */
-export const describe = (err: unknown): string =>
-  err instanceof Error ? err.message : String(err);
+export const describe = errorMessage;
 
 export class Notifier {
   /** Settles when every notification queued so far was delivered. */
