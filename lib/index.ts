@@ -6,3 +6,4 @@ export {
   type MasterElectionHealthDetails,
   type MasterElectionHealthResult,
 } from './nest/master-election.health.js';
+export { DoozerElectionStore, type DoozerLockClient } from './backends/doozer/index.js';

@@ -1,0 +1,3 @@
+/** The Doozer backend of the election engine's storage port. */
+export { DoozerElectionStore } from './store.js';
+export type { DoozerLockClient } from './session.js';
