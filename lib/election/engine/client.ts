@@ -9,14 +9,14 @@ import {
   type ResolvedElectionOptions,
 } from '../options.js';
 import { ElectionConfigError } from '../errors.js';
-import type { ElectionLock, ElectionStore } from '../port.js';
+import type { ElectionLock, ElectionStore, LockRecord } from '../port.js';
 import type {
   ElectionState,
   MasterElectionEventReceiver,
   MasterElectionOptions,
   MasterTerm,
 } from '../types.js';
-import { namesMaster } from './decide.js';
+import { namesMaster, type Phase } from './decide.js';
 import { Notifier } from './notifier.js';
 import { ElectionRunner } from './runner.js';
 import {
@@ -38,6 +38,32 @@ export interface MasterElectionOpenOptions extends MasterElectionOptions {
   readonly participating?: boolean;
   /** Notified of every change, in order. Default: none (use `state$` and the getters). */
   readonly receiver?: MasterElectionEventReceiver;
+}
+
+/** See {@link MasterElection.diagnostics}. */
+export interface ElectionDiagnostics {
+  /** `following`, `campaigning`, `deposing`, `master`, `closing` or `stopped`. */
+  readonly phase: Phase['kind'];
+  /** The token of the term this participant holds, announced or not (0: none). */
+  readonly heldToken: number;
+  /** Whether it knows what the store holds (false while resynchronising). */
+  readonly synced: boolean;
+  /** The key of the record's version as last seen (`''` before the first read). */
+  readonly versionKey: string;
+  /** The record as last seen. */
+  readonly record: LockRecord | null;
+  /** Election-clock time at which it last saw the record's liveness change. */
+  readonly livenessSeenAt: number;
+}
+
+/** What a {@link MasterElection} is made of (see `prepare`). */
+export interface ElectionInit {
+  readonly lock: ElectionLock;
+  readonly opts: ResolvedElectionOptions;
+  readonly name: string;
+  readonly address: string;
+  readonly participating: boolean;
+  readonly receiver: MasterElectionEventReceiver;
 }
 
 const NO_RECEIVER: MasterElectionEventReceiver = {
@@ -68,6 +94,7 @@ export class MasterElection {
   /** The current state; replays to new subscribers and emits on every change. */
   readonly state$: Observable<ElectionState>;
 
+  private readonly lock: ElectionLock;
   private readonly opts: ResolvedElectionOptions;
   private readonly runner: ElectionRunner;
   private readonly subject: BehaviorSubject<ElectionState>;
@@ -78,14 +105,9 @@ export class MasterElection {
   private started = false;
   private closing = false;
 
-  private constructor(
-    private readonly lock: ElectionLock,
-    opts: ResolvedElectionOptions,
-    name: string,
-    address: string,
-    participating: boolean,
-    receiver: MasterElectionEventReceiver,
-  ) {
+  protected constructor(init: ElectionInit) {
+    const { lock, opts, name, address, participating, receiver } = init;
+    this.lock = lock;
     this.name = name;
     this.address = address;
     this.participating = participating;
@@ -126,6 +148,14 @@ export class MasterElection {
     store: ElectionStore,
     options: MasterElectionOpenOptions,
   ): Promise<MasterElection> {
+    return new MasterElection(await MasterElection.prepare(store, options));
+  }
+
+  /** Checks the options and opens the lock: what a constructor takes. */
+  protected static async prepare(
+    store: ElectionStore,
+    options: MasterElectionOpenOptions,
+  ): Promise<ElectionInit> {
     if (options === null || typeof options !== 'object') {
       throw new ElectionConfigError('options', 'an object with name and address is required');
     }
@@ -146,14 +176,14 @@ export class MasterElection {
       clock: opts.clock,
       logger: opts.logger,
     });
-    return new MasterElection(
+    return {
       lock,
       opts,
-      options.name,
+      name: options.name,
       address,
       participating,
-      options.receiver ?? NO_RECEIVER,
-    );
+      receiver: options.receiver ?? NO_RECEIVER,
+    };
   }
 
   /**
@@ -240,6 +270,25 @@ export class MasterElection {
     const read = await this.lock.read(this.runner.call());
     if (read.stateLost) this.runner.stateLost();
     return namesMaster(read.record) ? read.record.holder : '';
+  }
+
+  /**
+   * What this participant knows, for diagnostics and tests (read-only, no
+   * side effects): its phase, the term it holds (announced or not), and the
+   * record as it last saw it, with the time it last saw the holder's
+   * liveness change (on the election clock).
+   */
+  diagnostics(): ElectionDiagnostics {
+    const r = this.runner;
+    const s = r.snapshot;
+    return {
+      phase: r.phase.kind,
+      heldToken: r.phase.kind === 'master' ? r.phase.term.token : 0,
+      synced: r.synced,
+      versionKey: s?.version.key ?? '',
+      record: s?.record ? { ...s.record } : null,
+      livenessSeenAt: r.livenessSeenAt,
+    };
   }
 
   /** Resolves when the client has stopped (after `close()` or a fatal error) and its last notifications were delivered (or `renewDeadlineMs` passed). */

@@ -16,7 +16,7 @@ export interface TermFacts {
   /** Clock time at which the term is over unless a renewal extends it. */
   readonly validUntil: number;
   /**
-   * Whether a snapshot showing this term has been observed. Until then, a
+   * Whether a snapshot showing this term held has been observed. Until then, a
    * snapshot of another term may be one from before this term began (the
    * watch can lag behind the answer to our create), so it is not taken as a
    * sign that the term was lost; a renewal will tell.
@@ -159,6 +159,9 @@ export function judgeTerm(view: ElectionView, term: TermFacts, now: number): Dec
   const r = view.snapshot?.record ?? null;
   if (r !== null && r.termId === term.termId) {
     if (r.state === 'held') return NONE;
+    // A store that writes a term in steps may show it unleased on the way (Doozer:
+    // the election file before the lease); only after it was seen held does that mean a lost lease.
+    if (r.state === 'unleased' && !term.confirmed) return NONE;
     if (r.state === 'ended') {
       return stepDown(
         'election-changed',

@@ -1,5 +1,9 @@
 /** The election engine on the storage port: the pure rules, the runner, and the public client. */
-export { MasterElection, type MasterElectionOpenOptions } from './client.js';
+export {
+  MasterElection,
+  type ElectionDiagnostics,
+  type MasterElectionOpenOptions,
+} from './client.js';
 export {
   decide,
   judgeTerm,

@@ -63,6 +63,8 @@ export class ElectionRunner implements FollowerSink {
   /** The kind of action waiting out its jitter delay. */
   private pending: Act['kind'] | null = null;
   private inflight = 0;
+  /** Follower events held back while a create is in flight (see holdBack). */
+  private readonly heldBack: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -121,6 +123,7 @@ export class ElectionRunner implements FollowerSink {
 
   read(read: LockRead): void {
     if (this.stopped) return;
+    if (this.holdBack(() => this.read(read))) return;
     if (read.stateLost) this.storeLost();
     this.synced = true;
     this.observe(read);
@@ -128,7 +131,24 @@ export class ElectionRunner implements FollowerSink {
 
   change(snapshot: LockSnapshot): void {
     if (this.stopped) return;
+    if (this.holdBack(() => this.change(snapshot))) return;
     this.observe(snapshot);
+  }
+
+  /**
+   * While our own create is in flight we cannot tell our new term's record
+   * from another's: what the follower reports is held back until the answer
+   * comes, then taken in, in order.
+   */
+  private holdBack(event: () => void): boolean {
+    if (this.phase.kind !== 'campaigning') return false;
+    this.heldBack.push(event);
+    return true;
+  }
+
+  private flushHeldBack(): void {
+    const events = this.heldBack.splice(0);
+    for (const event of events) event();
   }
 
   unsynced(): void {
@@ -166,7 +186,11 @@ export class ElectionRunner implements FollowerSink {
     }
     if (this.staleKey !== null && snapshot.version.key !== this.staleKey) this.staleKey = null;
     const r = snapshot.record;
-    if (this.phase.kind === 'master' && r?.termId === this.phase.term.termId) {
+    if (
+      this.phase.kind === 'master' &&
+      r?.termId === this.phase.term.termId &&
+      r.state === 'held'
+    ) {
       this.phase.term.confirmed = true;
     }
     this.evaluate();
@@ -263,6 +287,7 @@ export class ElectionRunner implements FollowerSink {
         if (this.phase.kind === 'campaigning') this.phase = { kind: 'following' };
         // It may have landed (an answer lost): read before writing against the same version again.
         if (this.snapshot?.version.key === d.basis.key) this.staleKey = d.basis.key;
+        this.flushHeldBack();
         this.failed('run for master', err);
         return;
       }
@@ -273,6 +298,7 @@ export class ElectionRunner implements FollowerSink {
         if (this.phase.kind === 'campaigning') this.phase = { kind: 'following' };
         if (this.snapshot?.version.key === d.basis.key) this.staleKey = d.basis.key;
         this.backoffUntil = this.now + jitterWindow(this.opts, this.writeRttMs, this.contention);
+        this.flushHeldBack();
         this.evaluate();
         this.publish();
         return;
@@ -284,6 +310,11 @@ export class ElectionRunner implements FollowerSink {
 
   private won(lockTerm: LockTerm, start: number): void {
     this.rememberOwn(lockTerm.termId);
+    this.wonTerm(lockTerm, start);
+    this.flushHeldBack();
+  }
+
+  private wonTerm(lockTerm: LockTerm, start: number): void {
     const term = new ActiveTerm(lockTerm, start, this.opts.renewDeadlineMs, this.opts.clock);
     if (this.phase.kind !== 'campaigning' || !term.inForce()) {
       // Closing, stopped or too late: give it back without announcing it.
@@ -294,7 +325,8 @@ export class ElectionRunner implements FollowerSink {
       this.publish();
       return;
     }
-    if (this.snapshot?.record?.termId === term.termId) term.confirmed = true;
+    const seen = this.snapshot?.record;
+    if (seen?.termId === term.termId && seen.state === 'held') term.confirmed = true;
     this.phase = { kind: 'master', term };
     this.abstain = null;
     this.master.begin(term, start);

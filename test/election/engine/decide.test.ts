@@ -177,6 +177,10 @@ describe('judgeTerm (decide in the master phase)', () => {
     expect(decide(view(record('unleased')), master(), T0, O)).toMatchObject({
       reason: 'lease-lost',
     });
+    // Unleased on the way to held (a store that writes a term in steps): not yet a loss.
+    expect(decide(view(record('unleased')), master({ confirmed: false }), T0, O)).toEqual({
+      kind: 'none',
+    });
   });
 
   it('steps down when a confirmed term is replaced; an unconfirmed one ignores older records', () => {
