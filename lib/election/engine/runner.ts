@@ -12,7 +12,7 @@
  */
 import { jittered } from '../../shared/backoff.js';
 import { ElectionFatalError, MasterStepDownError, type StepDownReason } from '../errors.js';
-import type { ElectionLock, LockCallOptions, LockRead, LockSnapshot, LockTerm } from '../port.js';
+import type { ElectionLock, LockCallOptions, LockRead, LockSnapshot } from '../port.js';
 import type { ResolvedElectionOptions } from '../options.js';
 import type { ElectionState } from '../types.js';
 import {
@@ -24,6 +24,7 @@ import {
   type Phase,
 } from './decide.js';
 import { Follower, type FollowerSink } from './follower.js';
+import { Campaign } from './campaign.js';
 import { MasterPart } from './master.js';
 import { describe, type Notifier } from './notifier.js';
 import { electionState } from './state.js';
@@ -51,15 +52,14 @@ export class ElectionRunner implements FollowerSink {
   readonly timers: Timers;
   readonly follower: Follower;
   readonly master: MasterPart;
+  readonly campaign: Campaign;
   /** Term ids we won (recent ones): their records are not reported as someone else's mastership. */
   private readonly ownTerms = new Set<string>();
   /** The term last reported with `becomeSlave`. */
   private notifiedTermId = '';
   private writeRttMs = 1;
-  /** Binary exponential backoff of the jitter window (x2 per lost race, /2 per win). */
-  private contention = 1;
   /** Run at once (no jitter) on the next create: set after we deposed a master ourselves. */
-  private skipJitter = false;
+  skipJitter = false;
   /** The kind of action waiting out its jitter delay. */
   private pending: Act['kind'] | null = null;
   private inflight = 0;
@@ -88,6 +88,7 @@ export class ElectionRunner implements FollowerSink {
       opts.retryPeriodMs,
     );
     this.master = new MasterPart(this);
+    this.campaign = new Campaign(this);
   }
 
   get now(): number {
@@ -146,7 +147,7 @@ export class ElectionRunner implements FollowerSink {
     return true;
   }
 
-  private flushHeldBack(): void {
+  flushHeldBack(): void {
     const events = this.heldBack.splice(0);
     for (const event of events) event();
   }
@@ -258,7 +259,7 @@ export class ElectionRunner implements FollowerSink {
     }
     if (this.pending === d.kind) return; // already waiting out its jitter
     this.pending = d.kind;
-    const delay = Math.random() * jitterWindow(this.opts, this.writeRttMs, this.contention);
+    const delay = Math.random() * this.jitterMs();
     this.timers.set('decide', delay, () => {
       this.pending = null;
       const again = decide(this.view(), this.phase, this.now, this.opts);
@@ -270,98 +271,9 @@ export class ElectionRunner implements FollowerSink {
   // ------------------------------------------------------------------ act
 
   private act(d: Act): void {
-    if (d.kind === 'create') this.create(d);
-    else this.depose(d);
+    if (d.kind === 'create') this.campaign.create(d);
+    else this.campaign.depose(d);
     this.publish();
-  }
-
-  /** Runs for master: exactly one of any number of concurrent creators wins. */
-  private create(d: Extract<Decision, { kind: 'create' }>): void {
-    this.phase = { kind: 'campaigning' };
-    const start = this.now;
-    this.spawn(async () => {
-      let result;
-      try {
-        result = await this.lock.create(d.basis, this.call());
-      } catch (err) {
-        if (this.phase.kind === 'campaigning') this.phase = { kind: 'following' };
-        // It may have landed (an answer lost): read before writing against the same version again.
-        if (this.snapshot?.version.key === d.basis.key) this.staleKey = d.basis.key;
-        this.flushHeldBack();
-        this.failed('run for master', err);
-        return;
-      }
-      this.sampleRtt(start);
-      if (result.kind === 'lost') {
-        // The winner's record is on its way in the watch.
-        this.contention = Math.min(this.contention * 2, 64);
-        if (this.phase.kind === 'campaigning') this.phase = { kind: 'following' };
-        if (this.snapshot?.version.key === d.basis.key) this.staleKey = d.basis.key;
-        this.backoffUntil = this.now + jitterWindow(this.opts, this.writeRttMs, this.contention);
-        this.flushHeldBack();
-        this.evaluate();
-        this.publish();
-        return;
-      }
-      this.contention = Math.max(1, this.contention / 2);
-      this.won(result.term, start);
-    });
-  }
-
-  private won(lockTerm: LockTerm, start: number): void {
-    this.rememberOwn(lockTerm.termId);
-    this.wonTerm(lockTerm, start);
-    this.flushHeldBack();
-  }
-
-  private wonTerm(lockTerm: LockTerm, start: number): void {
-    const term = new ActiveTerm(lockTerm, start, this.opts.renewDeadlineMs, this.opts.clock);
-    if (this.phase.kind !== 'campaigning' || !term.inForce()) {
-      // Closing, stopped or too late: give it back without announcing it.
-      this.notes.debug(`won term ${term.token} while ${this.phase.kind}; giving it back`);
-      if (this.phase.kind === 'campaigning') this.phase = { kind: 'following' };
-      void this.master.addCleanup(lockTerm);
-      this.evaluate();
-      this.publish();
-      return;
-    }
-    const seen = this.snapshot?.record;
-    if (seen?.termId === term.termId && seen.state === 'held') term.confirmed = true;
-    this.phase = { kind: 'master', term };
-    this.abstain = null;
-    this.master.begin(term, start);
-  }
-
-  /** Replaces a master that has been silent for `leaseMs` (or never proved it was alive). */
-  private depose(d: Extract<Decision, { kind: 'depose' }>): void {
-    this.phase = { kind: 'deposing' };
-    const start = this.now;
-    this.spawn(async () => {
-      let result;
-      try {
-        result = await this.lock.depose(d.version, this.call());
-      } catch (err) {
-        if (this.phase.kind === 'deposing') this.phase = { kind: 'following' };
-        if (this.snapshot?.version.key === d.version.key) this.staleKey = d.version.key;
-        this.failed('depose the master', err);
-        return;
-      }
-      this.sampleRtt(start);
-      if (this.phase.kind === 'deposing') this.phase = { kind: 'following' };
-      if (result === 'deposed') {
-        this.notes.warn(
-          `deposed ${d.holder || 'the master'} (term ${d.token}): no renewal seen for ${this.opts.leaseMs} ms`,
-        );
-        // We saw it first: run for master at once, once the watch shows the end of its term.
-        this.skipJitter = true;
-        if (this.snapshot?.version.key === d.version.key) this.deposedKey = d.version.key;
-      } else {
-        this.backoffUntil = this.now + jitterWindow(this.opts, this.writeRttMs, this.contention);
-        if (this.snapshot?.version.key === d.version.key) this.staleKey = d.version.key;
-      }
-      this.evaluate();
-      this.publish();
-    });
   }
 
   // --------------------------------------------------------------- notify
@@ -402,12 +314,17 @@ export class ElectionRunner implements FollowerSink {
     this.publish();
   }
 
+  /** The upper bound of the jitter delay now. */
+  jitterMs(): number {
+    return jitterWindow(this.opts, this.writeRttMs, this.campaign.contention);
+  }
+
   sampleRtt(start: number): void {
     const rtt = this.now - start;
     if (rtt >= 0) this.writeRttMs = this.writeRttMs * 0.8 + rtt * 0.2;
   }
 
-  private rememberOwn(termId: string): void {
+  rememberOwn(termId: string): void {
     this.ownTerms.add(termId);
     if (this.ownTerms.size > OWN_TERMS_KEPT) {
       this.ownTerms.delete(this.ownTerms.values().next().value as string);
