@@ -94,7 +94,8 @@ export class Follower {
           this.sink.change(ev.snapshot);
           continue;
         }
-        this.notes.warn(`the watch was reset (${ev.reason}); resyncing`);
+        // (The lock logs what deserves a warning, such as falling behind the history.)
+        this.notes.debug(`the watch was reset (${ev.reason}); resyncing`);
         break;
       }
     } catch (err) {

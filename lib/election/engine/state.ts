@@ -82,7 +82,7 @@ export function unhealthyReason(
     }
   }
   if (!status.connected) {
-    return `${backend} connection is down${status.detail ? ` (${status.detail})` : ''}`;
+    return status.detail ?? `${backend} connection is down`;
   }
   if (!view.synced) return 'resynchronising with the store';
   return undefined;

@@ -36,14 +36,19 @@ describe('engine: store faults', () => {
 
   it('a watch reset without loss of state resynchronises; the master keeps its term', async () => {
     fleet = new Fleet({ absentProvesNoMaster: true });
-    const warnings: string[] = [];
-    const logger = { log: () => {}, warn: (m: string) => void warnings.push(m), error: () => {} };
+    const debug: string[] = [];
+    const logger = {
+      log: () => {},
+      warn: () => {},
+      error: () => {},
+      debug: (m: string) => void debug.push(m),
+    };
     const a = await fleet.join('10.0.0.1:80', { logger });
     const b = await fleet.join('10.0.0.2:80');
     const term = a.election.currentTerm!;
     fleet.store.reset();
     await fleet.settle();
-    expect(warnings.some((w) => /watch was reset \(reset\)/.test(w))).toBe(true);
+    expect(debug.some((w) => /watch was reset \(reset\)/.test(w))).toBe(true);
     expect(term.signal.aborted).toBe(false);
     await fleet.run(TIMING.leaseMs * 2, 500);
     expect(a.election.isMaster()).toBe(true);
