@@ -4,6 +4,7 @@
  * change, supervises the `--run` child while master, and shuts down cleanly.
  */
 import { existsSync } from 'node:fs';
+import { errorMessage } from '../shared/errors.js';
 import { DoozerClient } from '../doozer/client.js';
 import { DoozerPermissionError, DoozerUriError } from '../doozer/errors.js';
 import {
@@ -391,5 +392,5 @@ function termEnv(term: MasterTerm): Record<string, string> {
 }
 
 function describe(e: unknown): string {
-  return redactSecrets(e instanceof Error ? e.message : String(e));
+  return redactSecrets(errorMessage(e));
 }

@@ -3,6 +3,9 @@
  * backoff over all `ca` addresses, typed errors, an observable connection
  * state. See docs/doozer-client.md.
  */
+import { durationProblem } from '../shared/duration.js';
+import { errorMessage } from '../shared/errors.js';
+import { guardLogger } from '../shared/logger.js';
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { inspect } from 'node:util';
@@ -80,20 +83,11 @@ function isRange(e: unknown): boolean {
  */
 export const WATCH_PROTOCOL_RETRIES = 3;
 
-/** The longest delay `setTimeout` honours (about 24.8 days). */
-const MAX_TIMER_MS = 0x7fffffff;
-
 function checkTimeout(value: number | undefined, what: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
-    throw new DoozerArgumentError(
-      `${what} must be a positive number of milliseconds, got ${String(value)}`,
-    );
-  }
-  if (Number.isFinite(value) && value > MAX_TIMER_MS) {
-    throw new DoozerArgumentError(
-      `${what} must be at most ${MAX_TIMER_MS} ms (or Infinity for none), got ${String(value)}`,
-    );
+  if (value === undefined || value === Infinity) return value; // Infinity: no timeout
+  const problem = durationProblem(value);
+  if (problem !== undefined) {
+    throw new DoozerArgumentError(`${what} ${problem} (or Infinity for none)`);
   }
   return value;
 }
@@ -253,7 +247,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
     }
     this.#maxTag = maxTag;
     this.#keepalive = resolveKeepalive(options.keepalive);
-    this.#logger = options.logger ?? {};
+    this.#logger = guardLogger(options.logger ?? {});
     this.#index = options.startAt === 'first' ? 0 : Math.floor(Math.random() * addresses.length);
   }
 
@@ -894,7 +888,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
       }
       this.#log(
         e instanceof DoozerPermissionError ? 'warn' : 'debug',
-        `doozer: reconnect attempt failed: ${e instanceof Error ? e.message : String(e)}`,
+        `doozer: reconnect attempt failed: ${errorMessage(e)}`,
       );
     }
     this.#failedInRow++;
@@ -924,10 +918,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
       );
     } catch (e) {
       if (this.#closed) return;
-      this.#log(
-        'warn',
-        `doozer: cannot refresh cluster ${name}: ${e instanceof Error ? e.message : String(e)}`,
-      );
+      this.#log('warn', `doozer: cannot refresh cluster ${name}: ${errorMessage(e)}`);
     } finally {
       if (this.#lookup === lookup) this.#lookup = undefined;
     }
@@ -961,11 +952,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
 
   /** Logs through the user's logger; a logger that throws is ignored, never fatal. */
   #log(level: keyof DoozerLogger, msg: string): void {
-    try {
-      this.#logger[level]?.(msg);
-    } catch {
-      // A broken logger must not take the connection (or the process) down.
-    }
+    this.#logger[level]?.(msg); // (guarded: a broken logger must not take the connection down)
   }
 
   #emit(event: DoozerConnectionEvent): void {
@@ -974,10 +961,7 @@ export class DoozerClient extends EventEmitter<DoozerClientEventMap> {
       // The event name and its payload type always agree (event.type).
       (this.emit as (name: string, e: DoozerConnectionEvent) => boolean)(event.type, event);
     } catch (e) {
-      this.#log(
-        'error',
-        `doozer: a '${event.type}' listener threw: ${e instanceof Error ? e.message : String(e)}`,
-      );
+      this.#log('error', `doozer: a '${event.type}' listener threw: ${errorMessage(e)}`);
     }
   }
 }

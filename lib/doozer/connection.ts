@@ -7,6 +7,7 @@
  * A connection is used once: when it fails for any reason every request still
  * waiting on it is rejected with the same error and the owner is told.
  */
+import { errorMessage } from '../shared/errors.js';
 import type { Socket } from 'node:net';
 import { fromBinary, isFieldSet, toBinary } from '@bufbuild/protobuf';
 import {
@@ -32,9 +33,7 @@ export interface ConnectionOwner {
   connectionClosed(conn: Connection, reason: Error): void;
 }
 
-function describeError(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
+const describeError = errorMessage;
 
 export class Connection {
   /** Reserved tags: sent requests not answered yet (settled or not). */

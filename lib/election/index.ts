@@ -1,5 +1,14 @@
-/** The election engine: framework-free master election on Doozer. */
-export { MasterElectionClient, type ElectionHealth } from './election-client.js';
+/** The election engine: framework-free master election on any storage port (Doozer today). */
+export {
+  MasterElection,
+  type ElectionDiagnostics,
+  type ElectionHealth,
+  type MasterElectionOpenOptions,
+} from './engine/index.js';
+// The `/election` entry has always offered the client with its Doozer entry
+// point (`MasterElectionClient.create(doozerClient, ...)`); the engine itself
+// (lib/election/engine) uses only the storage port.
+export { MasterElectionClient } from '../backends/doozer/election-client.js';
 export { systemClock, type Clock } from './clock.js';
 export {
   ElectionError,

@@ -1,3 +1,5 @@
+import { durationProblem } from '../shared/duration.js';
+import { guardLogger } from '../shared/logger.js';
 import { isValidPathComponent } from '../wire/path.js';
 import { systemClock, type Clock } from './clock.js';
 import { ElectionConfigError } from './errors.js';
@@ -28,24 +30,11 @@ const quietLogger: ElectionLogger = {
   error: (m) => console.error(m),
 };
 
-/** The longest delay a timer can hold (about 24.8 days); longer ones would fire at once. */
-const MAX_DURATION_MS = 0x7fffffff;
-
 function duration(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new ElectionConfigError(
-      option,
-      `must be a positive, finite number of milliseconds (got ${JSON.stringify(value) ?? typeof value})`,
-    );
-  }
-  if (value > MAX_DURATION_MS) {
-    throw new ElectionConfigError(
-      option,
-      `must be at most ${MAX_DURATION_MS} ms, the longest a timer can wait (got ${value})`,
-    );
-  }
-  return value;
+  const problem = durationProblem(value);
+  if (problem !== undefined) throw new ElectionConfigError(option, problem);
+  return value as number;
 }
 
 /** A default derived from another option; too small a source is reported against that option. */
@@ -57,25 +46,6 @@ function derived(value: number, from: string, fromValue: number, what: string): 
     );
   }
   return value;
-}
-
-/** Calls a user logger; a logger that throws must not break the election. */
-function safeLogger(logger: ElectionLogger): ElectionLogger {
-  const guard =
-    (fn: ((message: string) => void) | undefined) =>
-    (message: string): void => {
-      try {
-        fn?.call(logger, message);
-      } catch {
-        // ignored: logging is best effort
-      }
-    };
-  return {
-    log: guard(logger.log),
-    warn: guard(logger.warn),
-    error: guard(logger.error),
-    ...(logger.debug ? { debug: guard(logger.debug) } : {}),
-  };
 }
 
 /** Applies defaults and checks `leaseMs > renewDeadlineMs > retryPeriodMs > 0`. */
@@ -132,7 +102,7 @@ export function resolveElectionOptions(
     electionJitterMs,
     respectLeaselessMaster: options.respectLeaselessMaster ?? false,
     beforeRelease: options.beforeRelease,
-    logger: options.logger ? safeLogger(options.logger) : quietLogger,
+    logger: options.logger ? guardLogger(options.logger) : quietLogger,
     clock: options.clock ?? systemClock,
   };
 }

@@ -7,6 +7,7 @@
  * resuming: the server may have restarted with a fresh store, whose revs
  * start over.
  */
+import { errorMessage } from '../shared/errors.js';
 import {
   DoozerConnectionError,
   DoozerTooLateError,
@@ -117,7 +118,7 @@ export class StoreFollower {
         ? 'fell behind the store history; reading it again'
         : e instanceof DoozerConnectionError
           ? `lost the connection to the store (${e.message}); reading it again once reconnected`
-          : `reading the store failed (${e instanceof Error ? e.message : String(e)}); trying again`;
+          : `reading the store failed (${errorMessage(e)}); trying again`;
     if (message !== this.#lastWarning) this.warn(message);
     this.#lastWarning = message;
     this.sink.disconnected(message);

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { LoggerService } from '@nestjs/common';
+import { durationProblem } from '../shared/duration.js';
 import {
   DoozerUriError,
   parseDoozerUri,
@@ -171,16 +172,10 @@ export function resolveModuleOptions(
     );
   }
   const connectTimeoutMs = raw.connectTimeoutMs;
-  if (
-    connectTimeoutMs !== undefined &&
-    (typeof connectTimeoutMs !== 'number' ||
-      !Number.isFinite(connectTimeoutMs) ||
-      connectTimeoutMs <= 0)
-  ) {
-    throw new ElectionConfigError(
-      'connectTimeoutMs',
-      `must be a positive, finite number of milliseconds (got ${String(connectTimeoutMs)})`,
-    );
+  const connectProblem =
+    connectTimeoutMs === undefined ? undefined : durationProblem(connectTimeoutMs);
+  if (connectProblem !== undefined) {
+    throw new ElectionConfigError('connectTimeoutMs', connectProblem);
   }
   const election: MasterElectionOptions = {
     leaseMs: raw.leaseMs,

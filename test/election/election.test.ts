@@ -222,10 +222,13 @@ describe('MasterElectionClient: timing rules', () => {
     expect(a.election.isMaster()).toBe(false);
     expect(term.isValid()).toBe(false);
     expect(term.signal.aborted).toBe(false);
-    // A health probe reports the stuck master as found, and makes it step down.
+    // A health probe reports the stuck master as found (reads have no side
+    // effects); the runner steps it down as soon as its deadline timer runs.
     const health = a.election.health();
     expect(health).toMatchObject({ healthy: false, role: 'master' });
     expect(health.reason).toMatch(/stuck/);
+    expect(term.signal.aborted).toBe(false);
+    a.clock.advance(0);
     expect(term.signal.aborted).toBe(true);
     expect(a.election.state.role).not.toBe('master');
     expect(term.signal.reason).toBeInstanceOf(MasterStepDownError);
@@ -241,9 +244,9 @@ describe('MasterElectionClient: timing rules', () => {
     const b = await join('10.0.0.2:80'); // its own clock
     await b.election.whenIdle();
     // A renews once; B sees it, on B's clock, at b0.
+    const before = b.election.diagnostics().versionKey;
     a.clock.advance(TIMING.retryPeriodMs);
-    const renewed = (await lease()).rev;
-    await waitFor(() => b.election['lease'].rev === renewed, 'b to see the renewal');
+    await waitFor(() => b.election.diagnostics().versionKey !== before, 'b to see the renewal');
     // A now freezes (its clock stops). B waits leaseMs - 1 ms: nothing happens.
     b.clock.advance(TIMING.leaseMs - 1);
     await b.election.whenIdle();
@@ -267,9 +270,9 @@ describe('MasterElectionClient: timing rules', () => {
     const b = await join('10.0.0.2:80');
     await b.election.whenIdle();
     b.clock.advance(TIMING.leaseMs - 100);
+    const before = b.election.diagnostics().versionKey;
     a.clock.advance(TIMING.retryPeriodMs);
-    const renewed = (await lease()).rev;
-    await waitFor(() => b.election['lease'].rev === renewed, 'b to see the renewal');
+    await waitFor(() => b.election.diagnostics().versionKey !== before, 'b to see the renewal');
     b.clock.advance(TIMING.leaseMs - 1);
     await b.election.whenIdle();
     expect((await raw.get(E)).text).toBe('10.0.0.1:80');
@@ -676,7 +679,7 @@ describe('MasterElectionClient: reconnection and store identity', () => {
       const p3 = await join('10.0.0.3:80');
       await p3.election.whenIdle();
       await p1.election.resign();
-      const won = (): boolean => (p2.election as unknown as { term: unknown }).term !== null;
+      const won = (): boolean => p2.election.diagnostics().heldToken !== 0;
       await waitFor(won, 'p2 wins', { step: tick(p2.clock) });
       await body(p2, p3, won, release);
     } finally {
