@@ -1,7 +1,13 @@
 /** Shared bits of the etcd backend tests: requests, a raw client, waiting on async conditions. */
 import { Etcd3 } from 'etcd3';
 import { systemClock } from '../../../lib/election/clock.js';
-import type { LockEvent, LockRequest } from '../../../lib/election/port.js';
+import type {
+  ElectionLock,
+  LockEvent,
+  LockRequest,
+  LockTerm,
+  LockVersion,
+} from '../../../lib/election/port.js';
 
 export const CALL = { timeoutMs: 10_000 };
 export const silent = { log: () => {}, warn: () => {}, error: () => {} };
@@ -61,4 +67,22 @@ export async function until(
     if (r.done) throw new Error('watch ended');
     if (pred(r.value)) return r.value;
   }
+}
+
+/** A watch of `lock` from `from`, aborted by one of `aborts` (the test's teardown aborts them). */
+export function follow(
+  aborts: AbortController[],
+  lock: ElectionLock,
+  from: LockVersion,
+): AsyncIterator<LockEvent> {
+  const a = new AbortController();
+  aborts.push(a);
+  return lock.watch(from, a.signal)[Symbol.asyncIterator]();
+}
+
+/** Reads and creates: the term, or an error when another holds the election. */
+export async function win(lock: ElectionLock): Promise<LockTerm> {
+  const r = await lock.create((await lock.read(CALL)).version, CALL);
+  if (r.kind !== 'won') throw new Error(`${lock.toString()} did not win`);
+  return r.term;
 }

@@ -6,9 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdElectionStore } from '../../../lib/backends/etcd/index.js';
-import type { ElectionLock, LockTerm } from '../../../lib/election/port.js';
+import type { ElectionLock, LockVersion } from '../../../lib/election/port.js';
 import { ETCDCTL_BIN, ETCD_BIN, EtcdServer } from '../../support/etcd.js';
-import { CALL, eventually, rawClient, request, until } from './fixture.js';
+import { CALL, eventually, rawClient, request, until, follow as watch, win } from './fixture.js';
 
 /** An `etcdctl elect` process and what it printed. */
 class Etcdctl {
@@ -50,16 +50,7 @@ describe.skipIf(!ETCD_BIN || !ETCDCTL_BIN)('etcd interop with etcdctl elect', ()
     locks.push(lock);
     return lock;
   };
-  const follow = (lock: ElectionLock, from: Parameters<ElectionLock['watch']>[0]) => {
-    const a = new AbortController();
-    aborts.push(a);
-    return lock.watch(from, a.signal)[Symbol.asyncIterator]();
-  };
-  const win = async (lock: ElectionLock): Promise<LockTerm> => {
-    const r = await lock.create((await lock.read(CALL)).version, CALL);
-    if (r.kind !== 'won') throw new Error('did not win');
-    return r.term;
-  };
+  const follow = (lock: ElectionLock, from: LockVersion) => watch(aborts, lock, from);
   const candidates = async (prefix: string): Promise<number> =>
     (await raw.getAll().prefix(prefix).keys()).length;
 

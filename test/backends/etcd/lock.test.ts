@@ -2,9 +2,9 @@ import type { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdElectionStore } from '../../../lib/backends/etcd/index.js';
 import { ElectionConfigError } from '../../../lib/election/errors.js';
-import type { ElectionLock, LockEvent, LockTerm } from '../../../lib/election/port.js';
+import type { ElectionLock, LockEvent, LockVersion } from '../../../lib/election/port.js';
 import { ETCD_BIN, EtcdServer } from '../../support/etcd.js';
-import { CALL, rawClient, request, until } from './fixture.js';
+import { CALL, rawClient, request, until, follow as watch, win } from './fixture.js';
 
 describe.skipIf(!ETCD_BIN)('etcd lock on a real etcd', () => {
   let server: EtcdServer;
@@ -28,16 +28,7 @@ describe.skipIf(!ETCD_BIN)('etcd lock on a real etcd', () => {
     await server?.stop();
   });
 
-  const follow = (lock: ElectionLock, from: Parameters<ElectionLock['watch']>[0]) => {
-    const a = new AbortController();
-    aborts.push(a);
-    return lock.watch(from, a.signal)[Symbol.asyncIterator]();
-  };
-  const win = async (lock: ElectionLock): Promise<LockTerm> => {
-    const r = await lock.create((await lock.read(CALL)).version, CALL);
-    if (r.kind !== 'won') throw new Error('did not win');
-    return r.term;
-  };
+  const follow = (lock: ElectionLock, from: LockVersion) => watch(aborts, lock, from);
   const gone = (e: LockEvent): boolean => e.kind === 'change' && e.snapshot.record === null;
 
   it("writes Go's layout: <prefix><name>/<lease id in hex> = address, bound to the lease, token = create revision", async () => {
