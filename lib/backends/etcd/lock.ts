@@ -331,7 +331,8 @@ export class EtcdLock implements ElectionLock {
     if (this.idle || this.closed) return;
     const every = Math.max(200, (Math.max(this.grantedTtl, this.ttl) * 1000) / 3);
     this.idle = setInterval(() => {
-      if (this.term || !this.leaseAlive || this.closed) return;
+      // A create with a lost answer may have left our key: let the lease (and the key) run out.
+      if (this.term || this.dirty || !this.leaseAlive || this.closed) return;
       this.keepAlive({ timeoutMs: every }).catch(() => {});
     }, every);
     this.idle.unref();

@@ -4,7 +4,7 @@ import { EtcdElectionStore } from '../../../lib/backends/etcd/index.js';
 import { ElectionConfigError } from '../../../lib/election/errors.js';
 import type { ElectionLock, LockEvent, LockVersion } from '../../../lib/election/port.js';
 import { ETCD_BIN, EtcdServer } from '../../support/etcd.js';
-import { CALL, rawClient, request, until, follow as watch, win } from './fixture.js';
+import { CALL, eventually, rawClient, request, until, follow as watch, win } from './fixture.js';
 
 describe.skipIf(!ETCD_BIN)('etcd lock on a real etcd', () => {
   let server: EtcdServer;
@@ -137,5 +137,62 @@ describe.skipIf(!ETCD_BIN)('etcd lock on a real etcd', () => {
     });
     const keys = await raw.getAll().prefix('t/').keys();
     expect(keys.filter((k) => !k.startsWith('t/lock-'))).toEqual([]);
+  });
+});
+
+describe.skipIf(!ETCD_BIN)('etcd lock: a create whose answer is lost', () => {
+  let server: EtcdServer;
+  let raw: Etcd3;
+  let store: EtcdElectionStore;
+
+  beforeAll(async () => {
+    server = await EtcdServer.start();
+    raw = rawClient(server.endpoint);
+    store = await EtcdElectionStore.connect(server.uri('/lost'));
+  });
+  afterAll(async () => {
+    await store?.close();
+    raw?.close();
+    await server?.stop();
+  });
+
+  /** Starts a create and aborts it at once: the transaction is on its way and lands, its answer is dropped. */
+  async function lostCreate(
+    lock: ElectionLock,
+    name: string,
+  ): Promise<{ rev: number; basis: LockVersion }> {
+    await lock.release(await win(lock), CALL); // the lease is granted: create sends its transaction at once
+    const abort = new AbortController();
+    const basis = (await lock.read(CALL)).version;
+    const creating = lock.create(basis, { ...CALL, signal: abort.signal });
+    abort.abort();
+    const err = await creating.catch((e: unknown) => e);
+    expect(lock.classify(err)).toBe('transient');
+    let rev = 0;
+    await eventually(async () => {
+      const kvs = (await raw.getAll().prefix(`lost/${name}/`).exec()).kvs;
+      rev = kvs.length === 1 ? Number(kvs[0]!.create_revision) : 0;
+      return rev > 0;
+    }, 'the aborted create to land');
+    return { rev, basis };
+  }
+
+  it('the next read deletes the key it left', async () => {
+    const lock = await store.openLock(request('read-cleans', '127.0.0.1:7601'));
+    await lostCreate(lock, 'read-cleans');
+    expect((await lock.read(CALL)).record).toBeNull();
+    expect(await raw.getAll().prefix('lost/read-cleans/').keys()).toEqual([]);
+    await lock.close();
+  });
+
+  it('a create that finds the key it left leading takes it as its term', async () => {
+    const lock = await store.openLock(request('create-finds', '127.0.0.1:7701'));
+    const { rev, basis } = await lostCreate(lock, 'create-finds');
+    const again = await lock.create(basis, CALL);
+    expect(again).toMatchObject({ kind: 'won', term: { token: rev } });
+    if (again.kind !== 'won') throw new Error('unreachable');
+    expect(await lock.release(again.term, CALL)).toBe('released');
+    expect(await raw.getAll().prefix('lost/create-finds/').keys()).toEqual([]);
+    await lock.close();
   });
 });
