@@ -109,4 +109,25 @@ describe.skipIf(!ETCD_BIN)('election engine on etcd (participants as OS processe
     expect(next.token).toBeGreaterThan(old.token);
     f.assertNoOverlap();
   });
+
+  it('etcd paused (SIGSTOP) beyond the TTL: the master steps down by its deadline; a master returns after SIGCONT', async () => {
+    const { fleet: f } = await start();
+    const old = f.intervals().find((i) => i.end === Infinity)!;
+    // Timestamped after the stop: no renewal can complete after it, so the deadline bound holds from here.
+    server.pause();
+    const pausedAt = f.fault('SIGSTOP etcd');
+    try {
+      await f.until(
+        () => f.events.some((e) => e.ev === 'end' && e.token === old.token),
+        'the master to step down while etcd is paused',
+      );
+    } finally {
+      server.resume();
+    }
+    const end = f.events.find((e) => e.ev === 'end' && e.token === old.token)!;
+    expect(end.until! - pausedAt).toBeLessThanOrEqual(TIMING.renewDeadlineMs);
+    f.fault('SIGCONT etcd');
+    await f.until(() => f.master() !== undefined, 'a master after etcd resumed');
+    f.assertNoOverlap();
+  });
 });
