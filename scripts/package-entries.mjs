@@ -29,6 +29,7 @@ export const ENTRIES = [
   { subpath: '.', source: 'index' },
   { subpath: './doozer', source: 'doozer/index' },
   { subpath: './election', source: 'election/index' },
+  { subpath: './etcd', source: 'backends/etcd/index' },
   { subpath: './live-view', source: 'live-view/index' },
   { subpath: './testing', source: 'testing/index' },
 ];

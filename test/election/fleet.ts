@@ -6,6 +6,10 @@ import { systemClock } from '../../lib/election/index.js';
 const PARTICIPANT = fileURLToPath(
   new URL('../../dist/test/fixtures/participant.js', import.meta.url),
 );
+/** The etcd participant (test/fixtures/etcd-participant.ts, compiled). */
+export const ETCD_PARTICIPANT = fileURLToPath(
+  new URL('../../dist/test/fixtures/etcd-participant.js', import.meta.url),
+);
 
 /** A line printed by a participant, or a fault injected by the test. */
 export interface FleetEvent {
@@ -43,6 +47,8 @@ export class Fleet {
     private readonly uri: string,
     private readonly name: string,
     readonly timing: Timing,
+    /** The participant program (compiled, in dist/): the Doozer one unless given. */
+    private readonly participant: string = PARTICIPANT,
   ) {}
 
   /** Starts a participant and resolves once it has joined the election. */
@@ -51,7 +57,7 @@ export class Fleet {
     const child = spawn(
       process.execPath,
       [
-        PARTICIPANT,
+        this.participant,
         this.uri,
         this.name,
         address,

@@ -28,6 +28,11 @@ export class TcpProxy {
     return new TcpProxy(server, targetPort);
   }
 
+  /** The proxy's port on 127.0.0.1. */
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
   /** `doozer:?ca=` URI of the proxy. */
   get uri(): string {
     return `doozer:?ca=127.0.0.1:${(this.server.address() as AddressInfo).port}`;
