@@ -30,6 +30,7 @@ export const ENTRIES = [
   { subpath: './doozer', source: 'doozer/index' },
   { subpath: './election', source: 'election/index' },
   { subpath: './live-view', source: 'live-view/index' },
+  { subpath: './postgres', source: 'backends/postgres/index' },
   { subpath: './testing', source: 'testing/index' },
 ];
 
