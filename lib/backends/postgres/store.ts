@@ -57,9 +57,17 @@ const noop = (): never => {
   throw new Error('unreachable');
 };
 
+/** Counters of a {@link PostgresElectionStore}'s traffic. */
+export interface PostgresStoreStats {
+  reads: number;
+  writes: number;
+}
+
 /** The store. Make it with {@link createPostgresStore}; `close()` it when done. */
 export class PostgresElectionStore implements ElectionStore {
   readonly backend = 'postgres';
+  /** Queries answered so far (for tests and benchmarks): reads, and writes (create, renew, release, depose). */
+  readonly stats: PostgresStoreStats = { reads: 0, writes: 0 };
   /** @internal */
   readonly sql: ElectionSql;
   /** @internal */
@@ -148,6 +156,8 @@ export class PostgresElectionStore implements ElectionStore {
         }),
       ]);
       this.ok = true;
+      if (what === 'read') this.stats.reads++;
+      else if (what !== 'schema check') this.stats.writes++;
       return result;
     } catch (err) {
       query.catch(() => {}); // it may still settle after the race is lost
