@@ -1,14 +1,10 @@
 /** Reconnect backoff policy: exponential growth, capped, with jitter. */
 import { DoozerArgumentError } from './errors.js';
+import type { BackoffPolicy } from '../shared/backoff.js';
 import type { DoozerReconnectOptions } from './types.js';
 
-/** A fully resolved reconnect policy. */
-export interface BackoffPolicy {
-  readonly initialDelayMs: number;
-  readonly maxDelayMs: number;
-  readonly multiplier: number;
-  readonly jitter: number;
-}
+export type { BackoffPolicy } from '../shared/backoff.js';
+export { backoffDelay } from '../shared/backoff.js';
 
 /** The default policy: 100 ms, x2, at most 5000 ms, full jitter. */
 export const DEFAULT_BACKOFF: BackoffPolicy = Object.freeze({
@@ -38,14 +34,4 @@ export function resolveBackoff(
     multiplier: check('multiplier', p.multiplier, p.multiplier >= 1),
     jitter: check('jitter', p.jitter, p.jitter >= 0 && p.jitter <= 1),
   };
-}
-
-/** Delay before the `attempt`-th consecutive reconnect attempt (from 0). */
-export function backoffDelay(
-  policy: BackoffPolicy,
-  attempt: number,
-  random: () => number = Math.random,
-): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.multiplier ** attempt);
-  return ceiling * (1 - policy.jitter * random());
 }

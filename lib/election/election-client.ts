@@ -8,6 +8,9 @@ import {
   DoozerTooLateError,
 } from '../doozer/errors.js';
 import type { Clock } from './clock.js';
+import { MasterElection, type MasterElectionOpenOptions } from './engine/client.js';
+import type { ElectionHealth } from './engine/state.js';
+import type { ElectionStore } from './port.js';
 import { ElectionFatalError, MasterStepDownError, type StepDownReason } from './errors.js';
 import {
   electionGlob,
@@ -25,7 +28,6 @@ import {
 } from './options.js';
 import type {
   ElectionLogger,
-  ElectionRole,
   ElectionState,
   MasterElectionEventReceiver,
   MasterElectionOptions,
@@ -85,18 +87,7 @@ type Observation =
   | { readonly kind: 'election'; readonly file: ElectionFile | null; readonly at: number }
   | { readonly kind: 'lease'; readonly file: LeaseFile };
 
-/** Health of an election client (see {@link MasterElectionClient.health}). */
-export interface ElectionHealth {
-  /** False when stopped, disconnected, resyncing, or a master past its renew deadline that has not stepped down. */
-  readonly healthy: boolean;
-  readonly role: ElectionRole;
-  readonly master: string;
-  readonly term: number;
-  /** Whether the Doozer connection is up. */
-  readonly connected: boolean;
-  /** Why it is unhealthy. */
-  readonly reason?: string;
-}
+export type { ElectionHealth } from './engine/state.js';
 
 class Term implements MasterTerm {
   readonly controller = new AbortController();
@@ -314,6 +305,17 @@ export class MasterElectionClient {
     );
     await election.start();
     return election;
+  }
+
+  /**
+   * Opens an election on any storage backend (an {@link ElectionStore}: the
+   * in-memory store of `nestjs-master-election/testing`, and the backends
+   * under lib/backends/), run by the store-neutral engine. Call `start()` on
+   * the result to run it.
+   * @throws ElectionConfigError for a bad name, address or timing option.
+   */
+  static open(store: ElectionStore, options: MasterElectionOpenOptions): Promise<MasterElection> {
+    return MasterElection.open(store, options);
   }
 
   // ---------------------------------------------------------------- public API

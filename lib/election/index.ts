@@ -1,5 +1,6 @@
-/** The election engine: framework-free master election on Doozer. */
+/** The election engine: framework-free master election on any storage port (Doozer today). */
 export { MasterElectionClient, type ElectionHealth } from './election-client.js';
+export { MasterElection, type MasterElectionOpenOptions } from './engine/index.js';
 export { systemClock, type Clock } from './clock.js';
 export {
   ElectionError,

@@ -1,3 +1,4 @@
+import { durationProblem } from '../shared/duration.js';
 import { isValidPathComponent } from '../wire/path.js';
 import { systemClock, type Clock } from './clock.js';
 import { ElectionConfigError } from './errors.js';
@@ -28,24 +29,11 @@ const quietLogger: ElectionLogger = {
   error: (m) => console.error(m),
 };
 
-/** The longest delay a timer can hold (about 24.8 days); longer ones would fire at once. */
-const MAX_DURATION_MS = 0x7fffffff;
-
 function duration(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new ElectionConfigError(
-      option,
-      `must be a positive, finite number of milliseconds (got ${JSON.stringify(value) ?? typeof value})`,
-    );
-  }
-  if (value > MAX_DURATION_MS) {
-    throw new ElectionConfigError(
-      option,
-      `must be at most ${MAX_DURATION_MS} ms, the longest a timer can wait (got ${value})`,
-    );
-  }
-  return value;
+  const problem = durationProblem(value);
+  if (problem !== undefined) throw new ElectionConfigError(option, problem);
+  return value as number;
 }
 
 /** A default derived from another option; too small a source is reported against that option. */

@@ -198,6 +198,19 @@ export class MemoryElectionStore implements ElectionStore {
     this.notify();
   }
 
+  /**
+   * Writes a master that is not one of ours and never proves it is alive
+   * (an `unleased` record: a participant of the Go package on Doozer, or one
+   * that died halfway through taking a term). Returns its fencing token.
+   */
+  writeLeaselessMaster(name: string, holder: string): number {
+    const e = this.entry(name);
+    const token = this.nextRev();
+    const termId = `${this.epoch}:${token}:leaseless`;
+    this.commit(name, e, { state: 'unleased', holder, holderId: '', token, termId }, true);
+    return token;
+  }
+
   /** The record of an election as the store holds it now (`null`: none). */
   peek(name: string): LockRecord | null {
     return this.entries.get(name)?.record ?? null;

@@ -1,0 +1,61 @@
+/**
+ * Notifications to the receiver, in order and one at a time (a handler that
+ * returns a promise is awaited before the next), and the election's log
+ * lines, each prefixed with the election's name.
+ */
+import type { ElectionLogger, MasterElectionEventReceiver } from '../types.js';
+
+/** An error's message, for logs. */
+export const describe = (err: unknown): string =>
+  err instanceof Error ? err.message : String(err);
+
+export class Notifier {
+  /** Settles when every notification queued so far was delivered. */
+  private delivery: Promise<void> = Promise.resolve();
+
+  constructor(
+    /** The election's name. */
+    readonly name: string,
+    private readonly receiver: MasterElectionEventReceiver,
+    private readonly logger: ElectionLogger,
+  ) {}
+
+  /** Queues `fn` (which calls the receiver) behind the notifications before it. */
+  deliver(what: string, fn: (receiver: MasterElectionEventReceiver) => unknown): void {
+    this.delivery = this.delivery.then(async () => {
+      try {
+        await fn(this.receiver);
+      } catch (err) {
+        this.error(`${what} handler failed: ${describe(err)}`);
+      }
+    });
+  }
+
+  /** Resolves once what was queued so far has been delivered. */
+  get idle(): Promise<void> {
+    return this.delivery;
+  }
+
+  /** Logs a non-fatal error and hands it to `electionError`. */
+  report(err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.warn(e.message);
+    this.deliver('electionError', (r) => r.electionError?.(e));
+  }
+
+  log(message: string): void {
+    this.logger.log(`election ${this.name}: ${message}`);
+  }
+
+  warn(message: string): void {
+    this.logger.warn(`election ${this.name}: ${message}`);
+  }
+
+  error(message: string): void {
+    this.logger.error(`election ${this.name}: ${message}`);
+  }
+
+  debug(message: string): void {
+    this.logger.debug?.(`election ${this.name}: ${message}`);
+  }
+}
