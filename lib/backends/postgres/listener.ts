@@ -92,7 +92,7 @@ export class Listener {
   async close(): Promise<void> {
     this.closed = true;
     await this.connecting?.catch(() => {});
-    this.drop('the store closed');
+    await this.drop('the store closed');
   }
 
   private connect(): Promise<PgPoolClient> {
@@ -149,23 +149,33 @@ export class Listener {
   private lost(client: PgPoolClient, reason: string): void {
     if (this.client !== client) return;
     this.logger()?.warn(`postgres: ${reason}; watches reset`);
-    this.drop(reason);
+    void this.drop(reason);
   }
 
   /** Gives the connection up (destroyed: a listening connection never goes back into a pool) and resets every subscriber. */
-  private drop(reason: string): void {
+  private drop(reason: string): Promise<void> {
     clearTimeout(this.ping);
     this.ping = undefined;
     const c = this.client;
     this.client = null;
+    let ended = Promise.resolve();
     if (c) {
       c.removeAllListeners();
       c.on('error', () => {});
+      // Resolves when the connection has closed (bounded: a dead socket may never say so).
+      ended = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2_000);
+        c.on('end', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
       c.release(true);
     }
     const subs = [...this.subscribers];
     this.subscribers.clear();
     for (const s of subs) s.onReset(reason);
+    return ended;
   }
 
   private armPing(): void {
