@@ -28,7 +28,7 @@ export interface PostgresStoreOptions {
    * `postgresSchemaSql()` (docs/backends/postgres.md) in your migrations.
    */
   readonly createTable?: boolean;
-  /** Size of the pool made from `connectionString`. Default 4. */
+  /** Connections for queries in the pool made from `connectionString` (the LISTEN connection is one more). Default 4. */
   readonly poolSize?: number;
   /** `application_name` of the store's connections (own pool; the LISTEN connection always). Default `nestjs-master-election`. */
   readonly applicationName?: string;
@@ -135,6 +135,14 @@ export function resolvePostgresOptions(options: PostgresStoreOptions): ResolvedP
     const pool = options.pool as Partial<PostgresPool> | null;
     if (typeof pool?.query !== 'function' || typeof pool.connect !== 'function') {
       throw new ElectionConfigError('pool', 'must be a pg.Pool (with query() and connect())');
+    }
+    // The LISTEN connection is held for good: a pool of one would leave no connection for queries.
+    const max = (pool as { options?: { max?: unknown } }).options?.max;
+    if (typeof max === 'number' && max < 2) {
+      throw new ElectionConfigError(
+        'pool',
+        `has max ${max}: the store holds one connection for LISTEN and needs at least one more for queries`,
+      );
     }
   }
   const applicationName = options.applicationName ?? 'nestjs-master-election';

@@ -36,7 +36,8 @@ export async function createPostgresStore(
   const pg = await loadPg();
   const pool = new pg.Pool({
     connectionString: resolved.connectionString,
-    max: resolved.poolSize,
+    // One more than poolSize: the LISTEN connection is held for the store's lifetime.
+    max: resolved.poolSize + 1,
     application_name: resolved.applicationName,
     connectionTimeoutMillis: resolved.connectTimeoutMs,
     idleTimeoutMillis: 30_000,

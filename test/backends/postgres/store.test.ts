@@ -106,6 +106,7 @@ describe('postgres store: options and bad input', () => {
       [{ connectionString: '' }, 'connectionString'],
       [{}, 'connectionString'],
       [{ connectionString: server.url, poolSize: 0 }, 'poolSize'],
+      [{ pool: new pg.Pool({ connectionString: server.url, max: 1 }) }, 'pool'],
     ];
     for (const [options, option] of cases) {
       const err = await createPostgresStore(options).catch((e: unknown) => e);
