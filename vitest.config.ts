@@ -17,6 +17,10 @@ export default defineConfig({
       { find: /^nestjs-master-election\/election$/, replacement: src('./lib/election/index.ts') },
       { find: /^nestjs-master-election\/etcd$/, replacement: src('./lib/backends/etcd/index.ts') },
       { find: /^nestjs-master-election\/live-view$/, replacement: src('./lib/live-view/index.ts') },
+      {
+        find: /^nestjs-master-election\/postgres$/,
+        replacement: src('./lib/backends/postgres/index.ts'),
+      },
       { find: /^nestjs-master-election\/testing$/, replacement: src('./lib/testing/index.ts') },
       { find: /^nestjs-master-election$/, replacement: src('./lib/index.ts') },
     ],

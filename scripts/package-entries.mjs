@@ -31,6 +31,7 @@ export const ENTRIES = [
   { subpath: './election', source: 'election/index' },
   { subpath: './etcd', source: 'backends/etcd/index' },
   { subpath: './live-view', source: 'live-view/index' },
+  { subpath: './postgres', source: 'backends/postgres/index' },
   { subpath: './testing', source: 'testing/index' },
 ];
 
