@@ -14,7 +14,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^nestjs-master-election\/doozer$/, replacement: src('./lib/doozer/index.ts') },
-      { find: /^nestjs-master-election\/election$/, replacement: src('./lib/election/index.ts') },
+      { find: /^nestjs-master-election\/election$/, replacement: src('./lib/entries/election.ts') },
       { find: /^nestjs-master-election\/etcd$/, replacement: src('./lib/backends/etcd/index.ts') },
       { find: /^nestjs-master-election\/live-view$/, replacement: src('./lib/live-view/index.ts') },
       {

@@ -20,12 +20,8 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { DoozerClient } from '../lib/doozer/index.js';
-import {
-  MasterElectionClient,
-  systemClock,
-  type MasterElectionOptions,
-  type MasterTerm,
-} from '../lib/election/index.js';
+import { systemClock, type MasterElectionOptions, type MasterTerm } from '../lib/election/index.js';
+import { MasterElectionClient } from '../lib/backends/doozer/index.js';
 import { DoozerServer } from '../lib/testing/index.js';
 
 const quick = process.argv.includes('--quick');

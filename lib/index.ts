@@ -1,5 +1,5 @@
 /** `nestjs-master-election`: the Nest module and the election engine. */
-export * from './election/index.js';
+export * from './entries/election.js';
 export * from './nest/index.js';
 export {
   MasterElectionHealthIndicator,

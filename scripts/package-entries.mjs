@@ -28,7 +28,7 @@
 export const ENTRIES = [
   { subpath: '.', source: 'index' },
   { subpath: './doozer', source: 'doozer/index' },
-  { subpath: './election', source: 'election/index' },
+  { subpath: './election', source: 'entries/election' },
   { subpath: './etcd', source: 'backends/etcd/index' },
   { subpath: './live-view', source: 'live-view/index' },
   { subpath: './postgres', source: 'backends/postgres/index' },

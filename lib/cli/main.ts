@@ -9,12 +9,12 @@ import { DoozerClient } from '../doozer/client.js';
 import { DoozerPermissionError, DoozerUriError } from '../doozer/errors.js';
 import {
   ElectionConfigError,
-  MasterElectionClient,
   systemClock,
   type ElectionState,
   type MasterElectionEventReceiver,
   type MasterTerm,
 } from '../election/index.js';
+import { MasterElectionClient } from '../backends/doozer/index.js';
 import { childEnvironment } from './child-env.js';
 import { HookRunner } from './hooks.js';
 import { processIo, type CliIo } from './io.js';

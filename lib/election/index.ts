@@ -5,10 +5,6 @@ export {
   type ElectionHealth,
   type MasterElectionOpenOptions,
 } from './engine/index.js';
-// The `/election` entry has always offered the client with its Doozer entry
-// point (`MasterElectionClient.create(doozerClient, ...)`); the engine itself
-// (lib/election/engine) uses only the storage port.
-export { MasterElectionClient } from '../backends/doozer/election-client.js';
 export { systemClock, type Clock } from './clock.js';
 export {
   ElectionError,

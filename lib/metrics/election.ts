@@ -4,17 +4,17 @@
  * terms. The engine is not touched; detaching leaves nothing behind.
  */
 import type { Attributes, BatchObservableCallback, Meter } from '@opentelemetry/api';
-import type { MasterElectionClient, MasterTerm } from '../election/index.js';
+import type { MasterElection, MasterTerm } from '../election/index.js';
 import { resolveMeter } from './api.js';
 import { ATTR, DURATION_BUCKETS_S, METRIC } from './names.js';
 import type { DetachMetrics, MetricsOptions } from './options.js';
 
 /**
  * What the metrics read of an election: the public API that the engine's
- * `MasterElectionClient` and the Nest module's `MasterElectionService` share.
+ * `MasterElection` (and so `MasterElectionClient`) and the Nest module's `MasterElectionService` share.
  */
 export type ObservedElection = Pick<
-  MasterElectionClient,
+  MasterElection,
   'name' | 'address' | 'state$' | 'currentTerm' | 'isMaster'
 >;
 

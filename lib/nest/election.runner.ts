@@ -3,12 +3,12 @@ import type { DoozerClient } from '../doozer/index.js';
 import {
   ElectionConfigError,
   ElectionFatalError,
-  MasterElectionClient,
   type ElectionHealth,
   type ElectionState,
   type MasterElectionEventReceiver,
   type MasterTerm,
 } from '../election/index.js';
+import { MasterElectionClient } from '../backends/doozer/index.js';
 import { BecomeMasterRunner } from './become-master.runner.js';
 import { FailureBackoff } from './failure-backoff.js';
 import {

@@ -6,12 +6,8 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { Subscription, type Observable } from 'rxjs';
-import type {
-  ElectionHealth,
-  ElectionState,
-  MasterElectionClient,
-  MasterTerm,
-} from '../election/index.js';
+import type { ElectionHealth, ElectionState, MasterTerm } from '../election/index.js';
+import type { MasterElectionClient } from '../backends/doozer/index.js';
 import { ElectionRunner } from './election.runner.js';
 import { describeError } from './master-election.connection.js';
 import { MASTER_ELECTION_REGISTRATION } from './master-election.constants.js';

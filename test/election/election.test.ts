@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DoozerClient } from '../../lib/doozer/index.js';
 import {
   ElectionConfigError,
-  MasterElectionClient,
   MasterStepDownError,
   electionPath,
   leasePath,
@@ -10,6 +9,7 @@ import {
   type MasterElectionOptions,
   type MasterTerm,
 } from '../../lib/election/index.js';
+import { MasterElectionClient } from '../../lib/backends/doozer/index.js';
 import { parseLease } from '../../lib/election/lease.js';
 import { DoozerServer } from '../../lib/testing/index.js';
 import { ManualClock } from '../../lib/testing/manual-clock.js';

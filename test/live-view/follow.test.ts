@@ -5,7 +5,8 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { DoozerClient } from '../../lib/doozer/index.js';
-import { MasterElectionClient, electionPath, leasePath } from '../../lib/election/index.js';
+import { electionPath, leasePath } from '../../lib/election/index.js';
+import { MasterElectionClient } from '../../lib/backends/doozer/index.js';
 import type { ElectionView, LiveView } from '../../lib/live-view/index.js';
 import { waitFor } from '../support/wait.js';
 import { SseReader, startStack } from './helpers.js';

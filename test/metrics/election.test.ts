@@ -6,10 +6,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DoozerClient } from '../../lib/doozer/index.js';
-import {
-  MasterElectionClient,
-  type MasterElectionEventReceiver,
-} from '../../lib/election/index.js';
+import { type MasterElectionEventReceiver } from '../../lib/election/index.js';
+import { MasterElectionClient } from '../../lib/backends/doozer/index.js';
 import { instrumentElection, instrumentReceiver, type DetachMetrics } from '../../lib/index.js';
 import { DoozerServer, ManualClock } from '../../lib/testing/index.js';
 import { waitFor } from '../support/wait.js';

@@ -7,10 +7,8 @@ import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type CollectionResult } from '@opentelemetry/sdk-metrics';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DoozerClient } from '../../lib/doozer/index.js';
-import {
-  MasterElectionClient,
-  type MasterElectionEventReceiver,
-} from '../../lib/election/index.js';
+import { type MasterElectionEventReceiver } from '../../lib/election/index.js';
+import { MasterElectionClient } from '../../lib/backends/doozer/index.js';
 import { instrumentElection, instrumentReceiver, instrumentStore } from '../../lib/index.js';
 import { DoozerServer, ManualClock, MemoryElectionStore } from '../../lib/testing/index.js';
 import { waitFor } from '../support/wait.js';

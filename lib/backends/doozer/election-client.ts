@@ -5,7 +5,7 @@
  * {@link DoozerElectionStore} over the given client.
  */
 import type { DoozerClient } from '../../doozer/client.js';
-import { MasterElection, type MasterElectionOpenOptions } from '../../election/engine/client.js';
+import { MasterElection, type MasterElectionOpenOptions } from '../../election/index.js';
 import type { ElectionStore } from '../../election/port.js';
 import type { MasterElectionEventReceiver, MasterElectionOptions } from '../../election/types.js';
 import { DoozerElectionStore } from './store.js';
