@@ -30,6 +30,7 @@ import {
   type DoozerLockClient,
   type DoozerTerm,
   type DoozerVersion,
+  type Sight,
 } from './session.js';
 import { Writes } from './writes.js';
 
@@ -89,6 +90,22 @@ export class DoozerLock implements ElectionLock {
     const v = this.version(from, 'from');
     if (signal.aborted || this.closing.signal.aborted) return;
     const stop = AbortSignal.any([signal, this.closing.signal]);
+    // What this watch has seen of the election file, for renewals (known
+    // once the first read at the head rev is in; gone when the watch ends).
+    const sight: Sight = { conn: v.conn, epoch: v.epoch, stop, at: 0, election: null };
+    try {
+      yield* this.follow(v, stop, sight);
+    } finally {
+      this.s.sights.delete(sight);
+    }
+  }
+
+  /** The body of {@link watch}: keeps `sight` up to date with every step. */
+  private async *follow(
+    v: DoozerVersion,
+    stop: AbortSignal,
+    sight: Sight,
+  ): AsyncIterable<LockEvent> {
     const pin = { signal: stop, connectionId: v.conn };
     const { client, electionPath, leasePath, glob } = this.s;
     let files = v.files;
@@ -96,6 +113,7 @@ export class DoozerLock implements ElectionLock {
     let first = true;
     for (;;) {
       if (v.epoch !== this.s.epoch) {
+        this.s.sights.delete(sight); // it vouches for nothing from here on
         yield { kind: 'reset', reason: 'the store lost its state' };
         return;
       }
@@ -113,9 +131,16 @@ export class DoozerLock implements ElectionLock {
           const now = filesOf(e, l);
           if (versionKey(now, v.epoch) !== v.key) changed = now;
           at = Math.max(at, head);
+          sight.at = head;
+          sight.election = now.election;
+          this.s.sights.add(sight);
         } else {
           const ev = await client.wait(glob, at + 1, pin);
           at = ev.rev;
+          // Events come in store order: up to this one, nothing else changed.
+          sight.at = ev.rev;
+          if (ev.path === electionPath)
+            sight.election = ev.isDel ? null : { rev: ev.rev, master: ev.text };
           if (ev.path === electionPath) {
             changed = { ...files, election: ev.isDel ? null : { rev: ev.rev, master: ev.text } };
           } else if (ev.path === leasePath) {
@@ -124,6 +149,7 @@ export class DoozerLock implements ElectionLock {
           } // else: another directory matching master*
         }
       } catch (err) {
+        this.s.sights.delete(sight);
         if (stop.aborted) return;
         yield this.resetFor(err);
         return;

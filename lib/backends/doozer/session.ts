@@ -46,6 +46,20 @@ export interface DoozerTerm extends LockTerm {
   readonly seq: number;
 }
 
+/**
+ * What a running watch of the lock has seen of the election file: every
+ * change up to store rev `at` on connection `conn`, in store epoch `epoch`.
+ * A renewal uses it instead of reading the election file again.
+ */
+export interface Sight {
+  readonly conn: number;
+  readonly epoch: number;
+  /** The watch's stop signal: an aborted watch vouches for nothing, even before it unwinds. */
+  readonly stop: AbortSignal;
+  at: number;
+  election: ElectionFiles['election'];
+}
+
 /** One operation's bound: the time left of `timeoutMs`, the caller's signal, a pinned connection. */
 export class Call {
   private readonly until: number;
@@ -83,6 +97,8 @@ export class Session {
   private electionRev = 0;
   /** Revs at which this lock created the election file (recent ones). */
   private readonly created = new Set<number>();
+  /** What the running watches have seen (a watch adds its own and removes it when it ends). */
+  readonly sights = new Set<Sight>();
 
   constructor(
     readonly client: DoozerLockClient,
@@ -133,6 +149,19 @@ export class Session {
   createdElection(rev: number): void {
     this.created.add(rev);
     if (this.created.size > 16) this.created.delete(this.created.values().next().value as number);
+  }
+
+  /**
+   * The most recent sight of the election file on connection `conn` in the
+   * current epoch, from a running watch; `null` when no watch vouches for it.
+   */
+  sight(conn: number): Sight | null {
+    let best: Sight | null = null;
+    for (const x of this.sights) {
+      const live = x.conn === conn && x.epoch === this.epoch && !x.stop.aborted;
+      if (live && (best === null || x.at > best.at)) best = x;
+    }
+    return best;
   }
 
   /** A version of `files`, known up to store rev `rev` on connection `conn`. */

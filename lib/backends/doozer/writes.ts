@@ -148,9 +148,13 @@ export class Writes {
   }
 
   /**
-   * Renews: a read of the election file (a deposed or forced-out term is
-   * lost, and nothing is written), then the lease at the rev of the term's
-   * last write, on its connection, with `seq` = `attempt`. A conflict, or a
+   * Renews: checks that the election file is still the term's (a deposed or
+   * forced-out term is lost, and nothing is written), from what a running
+   * watch of this lock has seen of it on the term's connection, or by a read
+   * when no watch vouches for it; then writes the lease at the rev of the
+   * term's last write, on its connection, with `seq` = `attempt`. (A delete
+   * the watch has not delivered yet lets one renewal through: safe, see
+   * docs/backends/doozer.md.) A conflict, or a
    * term learned on a connection that is gone, is resolved by reading the
    * lease on the current connection: our own record
    * of a later attempt is a late write that landed (`renewed` with that
@@ -161,7 +165,8 @@ export class Writes {
     const { client, leasePath } = this.s;
     const conn = t.version.conn;
     if (conn === client.connectionId) {
-      const lost = await this.electionLost(t.token, conn, call);
+      const seen = this.seenLost(t.token, conn);
+      const lost = seen === undefined ? await this.electionLost(t.token, conn, call) : seen;
       if (lost !== null) return lost;
       const body = heldLease(this.holder(), t.token, attempt, t.nonce);
       try {
@@ -248,6 +253,20 @@ export class Writes {
       lease: leaseFile(rev, body),
     };
     return { ...t, version: this.s.version(files, conn, rev), seq };
+  }
+
+  /**
+   * What a running watch on `conn` has seen: `lost` when it saw the election
+   * file at or after term `token`'s creation and it is not the term's,
+   * `null` (no read needed) when it is the term's, `undefined` when no watch
+   * knows (none runs, or it has not caught up with the term's creation).
+   */
+  private seenLost(token: number, conn: number): RenewResult | null | undefined {
+    const sight = this.s.sight(conn);
+    if (sight === null || sight.at < token) return undefined;
+    const e = sight.election;
+    if (e !== null && e.rev === token && e.master === this.s.address) return null;
+    return { kind: 'lost', holder: e?.master ?? '' };
   }
 
   /** `lost` when the election file is no longer term `token`'s (checked on `conn`); else `null`. */
