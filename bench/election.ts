@@ -10,7 +10,7 @@
  * - first master: time from start to the first becomeMaster with 1, 10 and
  *   100 participants, on a store where the election exists (its lease was
  *   released) and on an empty store (where the missing lease is waited out)
- * - steady state: server requests per second with 10, 50 and 100
+ * - steady state: server requests per second (and per renewal) with 10, 50 and 100
  *   participants, and the writes one master change costs with 100
  *
  * Everything runs against the embedded server on 127.0.0.1 (port 0).
@@ -220,6 +220,11 @@ async function timeToFirstMaster(counts: number[]): Promise<Record<string, unkno
 async function steadyState(counts: number[], windowMs: number): Promise<Record<string, unknown>> {
   const options = { leaseMs: 10_000, renewDeadlineMs: 7_000, retryPeriodMs: 2_000 };
   const requestsPerSec: Record<string, number> = {};
+  // Writes in the window are renewals (heartbeats are off); the window holds
+  // 4 or 5 of them depending on phase, so requests per renewal is the figure
+  // that compares across runs.
+  const renewalsInWindow: Record<string, number> = {};
+  const requestsPerRenewal: Record<string, number> = {};
   const handovers = 5;
   const writesPerHandover: number[] = [];
   const requestsPerHandover: number[] = [];
@@ -240,6 +245,8 @@ async function steadyState(counts: number[], windowMs: number): Promise<Record<s
     await new Promise((r) => setTimeout(r, windowMs));
     const s1 = server.stats();
     requestsPerSec[n] = round(((s1.requests - s0.requests) * 1000) / (now() - t0));
+    renewalsInWindow[n] = s1.rev - s0.rev;
+    requestsPerRenewal[n] = round((s1.requests - s0.requests) / Math.max(1, s1.rev - s0.rev));
     if (n === Math.max(...counts)) {
       // Several master changes in a row: the jitter window adapts to the crowd.
       for (let i = 0; i < handovers; i++) {
@@ -262,6 +269,8 @@ async function steadyState(counts: number[], windowMs: number): Promise<Record<s
     retryPeriodMs: options.retryPeriodMs,
     windowMs,
     requestsPerSec,
+    renewalsInWindow,
+    requestsPerRenewal,
     participantsForHandover: Math.max(...counts),
     // 4 writes are the minimum: release, delete, create, take the lease.
     writesPerHandover,
