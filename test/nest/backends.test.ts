@@ -109,6 +109,30 @@ describe.skipIf(!ETCD_BIN || !ETCDCTL_BIN)('MasterElectionModule on etcd', () =>
   it('runs a @MasterOnly job on one app only, and on the other once the master closes', async () => {
     await jobMovesOnClose(h, () => EtcdElectionStore.connect(server.uri()), 'nest-etcd');
   }, 60_000);
+
+  it("onUnreachable: 'retry' calls a failing store function again until it returns a store", async () => {
+    let calls = 0;
+    let store: EtcdElectionStore | undefined;
+    h.defer(() => store?.close());
+    const app = await h.app({
+      imports: [
+        MasterElectionModule.forRoot({
+          name: 'nest-etcd-retry',
+          address: 'r:1',
+          ...TIMING,
+          logLevel: 'silent',
+          onUnreachable: 'retry',
+          store: async () => {
+            if (++calls === 1) throw new Error('not yet');
+            store = await EtcdElectionStore.connect(server.uri());
+            return store;
+          },
+        }),
+      ],
+    });
+    await waitForRole(app.service(), 'master');
+    expect(calls).toBe(2);
+  }, 60_000);
 });
 
 describe('MasterElectionModule on PostgreSQL', () => {
