@@ -1,10 +1,10 @@
 import { BehaviorSubject, type Subscription } from 'rxjs';
-import type { DoozerClient } from '../doozer/index.js';
 import {
   ElectionConfigError,
   ElectionFatalError,
   type ElectionHealth,
   type ElectionState,
+  type ElectionStore,
   type MasterElectionEventReceiver,
   type MasterTerm,
 } from '../election/index.js';
@@ -61,6 +61,8 @@ export class ElectionRunner {
   private subscription: Subscription | undefined;
   /** An engine swap (sitting out, or taking part again) in progress. */
   private swapping = false;
+  /** Whether the store was connected when the swap began (health with a `store`). */
+  private swapConnected = false;
   private swaps: Promise<void> = Promise.resolve();
   private sitOut: { elapsed: boolean; timer: NodeJS.Timeout | undefined } | undefined;
   private lastSlaveNotice = '';
@@ -115,9 +117,15 @@ export class ElectionRunner {
         reason: this.closing ? 'election stopped' : 'election not started',
       };
     } else if (this.swapping) {
-      const connected = client?.state === 'connected';
+      // With a `store`, the store's connection as the engine last reported it.
+      const connected = client ? client.state === 'connected' : this.swapConnected;
       health = { healthy: connected, ...state, connected };
-      if (!connected) health = { ...health, reason: `Doozer connection is ${client?.state}` };
+      if (!connected) {
+        health = {
+          ...health,
+          reason: client ? `Doozer connection is ${client.state}` : 'store not connected',
+        };
+      }
     } else {
       health = { ...election.health(), ...state };
     }
@@ -134,21 +142,19 @@ export class ElectionRunner {
 
   // ------------------------------------------------------------------ engine
 
-  /** Creates the engine on `client` (participating as configured, or passively while sitting out). */
-  async start(client: DoozerClient, participating = this.opts.participating): Promise<void> {
+  /** Starts the engine on `store` (participating as configured, or passively while sitting out). */
+  async start(store: ElectionStore, participating = this.opts.participating): Promise<void> {
     const generation = ++this.generation;
-    const election = await MasterElectionClient.create(
-      client,
-      this.name,
-      this.opts.address,
+    const election = await MasterElectionClient.open(store, {
+      ...this.opts.election,
+      logger: this.log,
+      beforeRelease: (term) => this.gate.drain(term),
+      name: this.name,
+      address: this.opts.address,
       participating,
-      this.receiver(generation),
-      {
-        ...this.opts.election,
-        logger: this.log,
-        beforeRelease: (term) => this.gate.drain(term),
-      },
-    );
+      receiver: this.receiver(generation),
+    });
+    await election.start();
     if (this.closing || this.stopStarting.signal.aborted || generation !== this.generation) {
       await election.close();
       return;
@@ -308,6 +314,7 @@ export class ElectionRunner {
       this.swapping = true;
       try {
         const old = this.election;
+        this.swapConnected = old?.health().connected ?? false;
         this.generation++; // the old engine's notifications are ignored from here on
         this.readyTerm = undefined;
         try {
@@ -329,10 +336,10 @@ export class ElectionRunner {
     const delay = new RetryDelay();
     // (Shutdown aborts stopStarting: no new engine from then on.)
     while (!this.closing && !this.stopStarting.signal.aborted) {
-      const client = this.connection.client;
-      if (!client) return;
+      const store = this.connection.store;
+      if (!store) return;
       try {
-        await this.start(client, participating);
+        await this.start(store, participating);
         return;
       } catch (err) {
         if (err instanceof ElectionConfigError) {

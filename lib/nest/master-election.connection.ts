@@ -5,7 +5,8 @@ import {
   DoozerUriError,
   type DoozerClient,
 } from '../doozer/index.js';
-import { ElectionConfigError, ElectionFatalError } from '../election/index.js';
+import { ElectionConfigError, ElectionFatalError, type ElectionStore } from '../election/index.js';
+import { DoozerElectionStore } from '../backends/doozer/index.js';
 import { redactDoozerUri } from './doozer-connection.pool.js';
 import { RETRY_INITIAL_DELAY_MS, RETRY_MAX_DELAY_MS } from './master-election.constants.js';
 import { MasterElectionConnectError } from './master-election.errors.js';
@@ -45,12 +46,16 @@ export const pause = (ms: number, signal: AbortSignal): Promise<unknown> =>
   sleep(ms, undefined, { signal }).catch(() => undefined);
 
 /**
- * The Doozer connection of one registration: the user's `client`, or one
- * shared through the application's pool, and how boot failures are named.
+ * The storage of one registration: the user's `store` (or what its factory
+ * returns), or a Doozer store on the user's `client` or on a connection
+ * shared through the application's pool; and how boot failures are named.
+ * It never closes a store or a client it was given.
  */
 export class ElectionConnection {
-  /** The connection taken from the pool (undefined with a user's `client`). */
+  /** The connection taken from the pool (undefined with a user's `client` or `store`). */
   private pooled: DoozerClient | undefined;
+  /** The store in use, once connected. */
+  private current: ElectionStore | undefined;
 
   constructor(
     private readonly opts: ResolvedModuleOptions,
@@ -61,16 +66,49 @@ export class ElectionConnection {
 
   /** The URI for messages, its secret redacted. */
   get uri(): string {
-    return this.opts.uri === undefined ? '(the given client)' : redactDoozerUri(this.opts.uri);
+    if (this.opts.uri !== undefined) return redactDoozerUri(this.opts.uri);
+    if (this.opts.client !== undefined) return '(the given client)';
+    return this.current ? String(this.current) : '(the given store)';
   }
 
-  /** The client in use, if any. */
+  /** The Doozer client in use, if any (none with `store`). */
   get client(): DoozerClient | undefined {
     return this.opts.client ?? this.pooled;
   }
 
-  /** Opens (or shares) the connection: one attempt, abandoned when shutdown begins. */
-  async connect(): Promise<DoozerClient> {
+  /** The store in use, once connected. */
+  get store(): ElectionStore | undefined {
+    return this.current;
+  }
+
+  /** Opens the store: one attempt, abandoned when shutdown begins. */
+  async connect(): Promise<ElectionStore> {
+    if (this.current) return this.current;
+    const given = this.opts.store;
+    if (given !== undefined) {
+      try {
+        this.current = typeof given === 'function' ? await given() : given;
+      } catch (err) {
+        if (err instanceof ElectionConfigError) throw err;
+        throw new MasterElectionConnectError(this.opts.name, this.uri, describeError(err), {
+          cause: err,
+        });
+      }
+      if (typeof this.current?.openLock !== 'function') {
+        this.current = undefined;
+        throw new ElectionConfigError(
+          'store',
+          'the store function did not return an ElectionStore',
+        );
+      }
+      return this.current;
+    }
+    this.current = new DoozerElectionStore(await this.connectDoozer());
+    return this.current;
+  }
+
+  /** The Doozer client of `client` or `uri` (shared through the pool). */
+  private async connectDoozer(): Promise<DoozerClient> {
     if (this.opts.client) return this.opts.client;
     const uri = this.opts.uri ?? '';
     try {
@@ -104,6 +142,7 @@ export class ElectionConnection {
   }
 
   async release(): Promise<void> {
+    this.current = undefined;
     const client = this.pooled;
     this.pooled = undefined;
     if (!client) return;
@@ -120,17 +159,17 @@ export class ElectionConnection {
    * when retrying cannot help: a wrong secret, an unusable URI, bad options.
    */
   async startRetrying(
-    start: (client: DoozerClient) => Promise<void>,
+    start: (store: ElectionStore) => Promise<void>,
     giveUp: (fatal: ElectionFatalError) => Promise<void>,
   ): Promise<void> {
     const { signal } = this;
     const name = this.opts.name;
     const delay = new RetryDelay();
-    let client: DoozerClient | undefined;
-    while (!signal.aborted && !client) {
+    let store: ElectionStore | undefined;
+    while (!signal.aborted && !store) {
       try {
-        client = await this.connect();
-        if (!this.opts.client) this.log.log(CONNECTED(name, this.uri));
+        store = await this.connect();
+        if (this.opts.uri !== undefined) this.log.log(CONNECTED(name, this.uri));
       } catch (err) {
         if (signal.aborted) return; // shutdown abandoned the attempt
         const cause = err instanceof Error && err.cause ? err.cause : err;
@@ -141,7 +180,9 @@ export class ElectionConnection {
             ? ACCESS_REFUSED(name, this.uri, cause.message)
             : cause instanceof DoozerUriError
               ? BAD_URI(name, this.uri, cause.message)
-              : undefined;
+              : cause instanceof ElectionConfigError
+                ? `election ${name} stopped: ${cause.message}`
+                : undefined;
         if (fatal !== undefined) {
           await giveUp(new ElectionFatalError(fatal, { cause }));
           return;
@@ -152,9 +193,9 @@ export class ElectionConnection {
       }
     }
     delay.reset();
-    while (client && !signal.aborted) {
+    while (store && !signal.aborted) {
       try {
-        await start(client);
+        await start(store);
         return;
       } catch (err) {
         if (err instanceof ElectionConfigError || err instanceof DoozerPermissionError) {

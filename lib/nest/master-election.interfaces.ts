@@ -1,7 +1,15 @@
 import type { FactoryProvider, LoggerService, ModuleMetadata, Type } from '@nestjs/common';
 import type { DoozerClient } from '../doozer/index.js';
-import type { MasterElectionOptions } from '../election/index.js';
+import type { ElectionStore, MasterElectionOptions } from '../election/index.js';
 import type { MasterElectionLogLevel } from './master-election.logger.js';
+
+/**
+ * The `store` option: an election store (any backend), or a function that
+ * returns one (called once, at bootstrap; again after a failure with
+ * `onUnreachable: 'retry'`).
+ */
+export type MasterElectionStoreOption =
+  ElectionStore | (() => ElectionStore | Promise<ElectionStore>);
 
 /** What `MasterElectionModule` does when Doozer cannot be reached at boot. */
 export type OnUnreachable = 'fail' | 'retry';
@@ -24,7 +32,8 @@ export interface MasterElectionModuleOptions extends MasterElectionTimingOptions
   /**
    * The Doozer URI to connect to, e.g. `doozer:?ca=10.0.0.1:8046&sk=secret`.
    * Registrations of one application that give the same `uri` (and
-   * `bootUri`) share one connection. Give either `uri` or `client`.
+   * `bootUri`) share one connection. Give exactly one of `uri`, `client`
+   * and `store`.
    */
   uri?: string | undefined;
   /**
@@ -32,6 +41,15 @@ export interface MasterElectionModuleOptions extends MasterElectionTimingOptions
    * closed by the module: its owner closes it after the application.
    */
   client?: DoozerClient | undefined;
+  /**
+   * The election store to run on instead of Doozer's `uri` / `client`: any
+   * backend, e.g. `await EtcdElectionStore.connect('etcd://10.0.0.1:2379')`,
+   * `await createPostgresStore({ connectionString })` or
+   * `new DoozerElectionStore(client)`; or a function returning one (or a
+   * promise of one). The module never closes it: its owner closes it after
+   * the application.
+   */
+  store?: MasterElectionStoreOption | undefined;
   /**
    * Boot URI used to resolve a `cn=` cluster name of `uri`. Required when
    * `uri` has `cn=` and no `ca=` addresses (with `ca=` addresses, `cn=` is

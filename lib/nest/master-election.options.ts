@@ -11,10 +11,15 @@ import {
   ElectionConfigError,
   validateAddress,
   validateElectionName,
+  type ElectionStore,
   type MasterElectionOptions,
 } from '../election/index.js';
 import { resolveElectionOptions } from '../election/options.js';
-import type { MasterElectionModuleOptions, OnUnreachable } from './master-election.interfaces.js';
+import type {
+  MasterElectionModuleOptions,
+  MasterElectionStoreOption,
+  OnUnreachable,
+} from './master-election.interfaces.js';
 import { LOG_LEVELS, isLogLevel, type MasterElectionLogLevel } from './master-election.logger.js';
 import { CLUSTER_NEEDS_BOOT_URI, STATIC_NAME_MISMATCH } from './master-election.messages.js';
 
@@ -25,6 +30,8 @@ export interface ResolvedModuleOptions {
   readonly participating: boolean;
   readonly uri: string | undefined;
   readonly client: DoozerClient | undefined;
+  /** The `store` option (a store or a factory of one). */
+  readonly store: MasterElectionStoreOption | undefined;
   readonly bootUri: string | undefined;
   readonly connectTimeoutMs: number | undefined;
   readonly onUnreachable: OnUnreachable;
@@ -46,6 +53,7 @@ export interface ResolvedModuleOptions {
 const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof MasterElectionModuleOptions>([
   'uri',
   'client',
+  'store',
   'bootUri',
   'name',
   'address',
@@ -96,6 +104,11 @@ const optionalBoolean = (option: string, value: unknown, fallback: boolean): boo
   return value;
 };
 
+const isElectionStore = (value: unknown): value is ElectionStore =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as { openLock?: unknown }).openLock === 'function';
+
 const isDoozerClient = (value: unknown): value is DoozerClient =>
   typeof value === 'object' &&
   value !== null &&
@@ -140,12 +153,22 @@ export function resolveModuleOptions(
   }
   const name = validateElectionName(givenName);
 
-  const { uri, client } = raw;
-  if ((uri === undefined) === (client === undefined)) {
+  const { uri, client, store } = raw;
+  const given = (['uri', 'client', 'store'] as const).filter((k) => raw[k] !== undefined);
+  if (given.length !== 1) {
     throw new ElectionConfigError(
-      uri === undefined ? 'uri' : 'client',
-      'give either `uri` (a Doozer URI) or `client` (a connected DoozerClient), not both nor neither',
+      given[1] ?? 'uri',
+      `give exactly one of \`uri\` (a Doozer URI), \`client\` (a connected DoozerClient) and \`store\` (an ElectionStore or a function returning one)${given.length > 1 ? ` (got ${given.join(', ')})` : ''}`,
     );
+  }
+  if (store !== undefined && typeof store !== 'function' && !isElectionStore(store)) {
+    throw new ElectionConfigError(
+      'store',
+      'must be an ElectionStore (with openLock) or a function returning one',
+    );
+  }
+  if (store !== undefined && raw.bootUri !== undefined) {
+    throw new ElectionConfigError('bootUri', 'applies to `uri` only (not with `store`)');
   }
   const parsed = uri === undefined ? undefined : checkUri('uri', uri);
   if (raw.bootUri !== undefined) checkUri('bootUri', raw.bootUri);
@@ -236,6 +259,7 @@ export function resolveModuleOptions(
     participating,
     uri,
     client,
+    store,
     bootUri: raw.bootUri,
     connectTimeoutMs,
     onUnreachable,
