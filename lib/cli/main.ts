@@ -1,7 +1,8 @@
 /**
  * `elect-run-command`: puts any program under a master election. Connects to
- * Doozer, takes part in (or follows) the election, runs the hooks on every
- * change, supervises the `--run` child while master, and shuts down cleanly.
+ * Doozer (or etcd, or PostgreSQL: see connect.ts), takes part in (or
+ * follows) the election, runs the hooks on every change, supervises the
+ * `--run` child while master, and shuts down cleanly.
  */
 import { existsSync } from 'node:fs';
 import { errorMessage } from '../shared/errors.js';
