@@ -33,14 +33,17 @@ export function redactSecrets(text: string): string {
  * @param prefix e.g. `elect-run-command[1234]`.
  * @param write receives whole lines, newline included (e.g. a stderr writer).
  * @param verbose whether `debug` lines are written.
+ * @param secrets also cuts the password of the etcd or PostgreSQL URI out of every line.
  */
 export function createCliLogger(
   prefix: string,
   write: (line: string) => void,
   verbose: boolean,
+  secrets?: { redact(text: string): string },
 ): CliLogger {
   const line = (level: string, message: string): void => {
-    write(`${prefix}: ${level}${redactSecrets(message)}\n`);
+    const text = redactSecrets(message);
+    write(`${prefix}: ${level}${secrets ? secrets.redact(text) : text}\n`);
   };
   return {
     log: (m) => line('', m),

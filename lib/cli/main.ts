@@ -1,20 +1,21 @@
 /**
  * `elect-run-command`: puts any program under a master election. Connects to
- * Doozer, takes part in (or follows) the election, runs the hooks on every
- * change, supervises the `--run` child while master, and shuts down cleanly.
+ * Doozer (or etcd, or PostgreSQL: see connect.ts), takes part in (or
+ * follows) the election, runs the hooks on every change, supervises the
+ * `--run` child while master, and shuts down cleanly.
  */
 import { existsSync } from 'node:fs';
 import { errorMessage } from '../shared/errors.js';
-import { DoozerClient } from '../doozer/client.js';
 import { DoozerPermissionError, DoozerUriError } from '../doozer/errors.js';
 import {
   ElectionConfigError,
   systemClock,
+  type MasterElection,
   type ElectionState,
   type MasterElectionEventReceiver,
   type MasterTerm,
 } from '../election/index.js';
-import { MasterElectionClient } from '../backends/doozer/index.js';
+import { backendWhere, connectBackend, type BackendConnection } from './connect.js';
 import { childEnvironment } from './child-env.js';
 import { HookRunner } from './hooks.js';
 import { processIo, type CliIo } from './io.js';
@@ -64,8 +65,8 @@ class ElectRunCommand {
   private readonly log: CliLogger;
   private readonly hooks: HookRunner;
   private readonly supervisor: ChildSupervisor | undefined;
-  private doozer: DoozerClient | undefined;
-  private election: MasterElectionClient | undefined;
+  private connection: BackendConnection | undefined;
+  private election: MasterElection | undefined;
   private exitCode: number | undefined;
   private shuttingDown: Promise<number> | undefined;
   private resolveDone!: (code: number) => void;
@@ -76,7 +77,8 @@ class ElectRunCommand {
     private readonly opts: CliOptions,
     private readonly io: CliIo,
   ) {
-    this.log = createCliLogger(`${PROGRAM}[${io.pid}]`, io.writeErr, opts.verbose);
+    const store = opts.store;
+    this.log = createCliLogger(`${PROGRAM}[${io.pid}]`, io.writeErr, opts.verbose, store);
     const env = childEnvironment(io.env, opts);
     this.hooks = new HookRunner({ log: this.log, argv0: PROGRAM, env });
     if (opts.run) {
@@ -124,20 +126,17 @@ class ElectRunCommand {
   /** Connects and joins the election; returns an exit status when that failed. */
   private async start(): Promise<number | undefined> {
     const { opts, log } = this;
-    const uri = opts.doozerUri;
+    const where = backendWhere(opts);
     try {
-      this.doozer = await DoozerClient.connect(uri, {
-        bootUri: opts.doozerBootUri,
-        logger: log,
-      });
+      this.connection = await connectBackend(opts, log);
     } catch (e) {
-      return this.startupFailure(`cannot connect to ${uri.toString()}`, e);
+      return this.startupFailure(`cannot connect to ${where}`, e);
     }
     if (this.shuttingDown) {
-      await this.doozer.close(); // a signal came while connecting
+      await this.connection.close(); // a signal came while connecting
       return undefined;
     }
-    log.debug(`connected to ${uri.toString()}`);
+    log.debug(`connected to ${where}`);
 
     const receiver: MasterElectionEventReceiver = {
       becomeMaster: (term) => this.becomeMaster(term),
@@ -147,32 +146,29 @@ class ElectRunCommand {
     };
     const supervisor = this.supervisor;
     try {
-      this.election = await MasterElectionClient.create(
-        this.doozer,
-        opts.name,
-        opts.address,
-        opts.participate,
+      this.election = await this.connection.join({
+        name: opts.name,
+        address: opts.address,
+        participating: opts.participate,
         receiver,
-        {
-          ...opts.timing,
-          // The --run watchdog reads the same monotonic clock: term deadlines mean the same there.
-          clock: systemClock,
-          logger: engineLogger(log),
-          ...(supervisor ? { beforeRelease: () => this.stopChild(supervisor) } : {}),
-        },
-      );
+        ...opts.timing,
+        // The --run watchdog reads the same monotonic clock: term deadlines mean the same there.
+        clock: systemClock,
+        logger: engineLogger(log),
+        ...(supervisor ? { beforeRelease: () => this.stopChild(supervisor) } : {}),
+      });
     } catch (e) {
       return this.startupFailure(`cannot join election ${JSON.stringify(opts.name)}`, e);
     }
     const election = this.election;
     if (this.shuttingDown) {
       await election.close(); // a signal came while joining
-      await this.doozer.close();
+      await this.connection.close();
       return undefined;
     }
     log.log(
       `${opts.participate ? 'taking part in' : 'following'} election ${JSON.stringify(opts.name)} ` +
-        `as ${opts.address} on ${uri.toString()}`,
+        `as ${opts.address} on ${where}`,
     );
 
     if (opts.observe) this.observe(election);
@@ -196,7 +192,7 @@ class ElectRunCommand {
       return EXIT_USAGE;
     }
     if (e instanceof ElectionConfigError) {
-      const u = usageFromConfigError(e);
+      const u = storeConfigError(this.opts, e) ?? usageFromConfigError(e);
       this.io.writeErr(`${PROGRAM}: error: ${u.message}\n${usageText()}`);
       return EXIT_USAGE;
     }
@@ -274,12 +270,12 @@ class ElectRunCommand {
       kind: 'error-cmd',
       command: cmd,
       env: { MASTER: master },
-      args: [redactSecrets(text)],
+      args: [this.opts.store ? this.opts.store.redact(redactSecrets(text)) : redactSecrets(text)],
     });
   }
 
   /** `--observe`: one line per change of master (or of its term). */
-  private observe(election: MasterElectionClient): void {
+  private observe(election: MasterElection): void {
     let last: string | undefined;
     const sub = election.state$.subscribe((s: ElectionState) => {
       if (s.role === 'stopped') return;
@@ -368,7 +364,7 @@ class ElectRunCommand {
         if (exit) this.exitCode = exit.status;
       }
       await this.hooks.drain(HOOK_DRAIN_MS);
-      await this.doozer?.close();
+      await this.connection?.close();
       log.debug(`exiting with status ${this.exitCode}`);
     } finally {
       clearTimeout(watchdog);
@@ -389,6 +385,19 @@ function termEnv(term: MasterTerm): Record<string, string> {
     TERM_DEADLINE: String(Math.floor(Date.now() + left)),
     TERM_DEADLINE_MONOTONIC_MS: String(Math.floor(term.deadline)),
   };
+}
+
+/**
+ * A bad option of the etcd or PostgreSQL store (found when connecting) as a
+ * usage error naming `--etcd-uri` or `--postgres-uri`; `undefined` for the
+ * engine's own options.
+ */
+function storeConfigError(opts: CliOptions, e: ElectionConfigError): UsageError | undefined {
+  const store = opts.store;
+  if (store === undefined || /^(leaseMs|renewDeadlineMs|retryPeriodMs)$/.test(e.option)) {
+    return undefined;
+  }
+  return new UsageError(`${store.flag}: ${store.redact(redactSecrets(e.message))}`);
 }
 
 function describe(e: unknown): string {

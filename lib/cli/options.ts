@@ -16,6 +16,8 @@ import {
   validateElectionName,
 } from '../election/index.js';
 import { redactSecrets } from './logger.js';
+import { storeFromFlags, type StoreUri } from './store-uri.js';
+import { UsageError } from './usage-error.js';
 
 /** The program's name, in usage messages and log prefixes. */
 export const PROGRAM = 'elect-run-command';
@@ -27,10 +29,7 @@ export const EXIT_FAILURE = 1;
 /** Exit status: bad command line (flags, URI, timings). */
 export const EXIT_USAGE = 2;
 
-/** A bad command line; `main` prints it with the usage line and exits {@link EXIT_USAGE}. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError } from './usage-error.js';
 
 /** The election timings, with the engine's defaults applied. */
 export interface CliTiming {
@@ -55,8 +54,15 @@ export interface CliOptions {
   readonly slaveCmd: string | undefined;
   /** Shell command run with the error text as `$1` (`--error-cmd`). */
   readonly errorCmd: string | undefined;
-  /** The Doozer URI (`--doozer-uri` or `$DOOZER_URI`); prints with the secret redacted. */
-  readonly doozerUri: DoozerUri;
+  /**
+   * The Doozer URI (`--doozer-uri` or `$DOOZER_URI`); prints with the secret
+   * redacted. `undefined` when `store` names another backend.
+   */
+  readonly doozerUri: DoozerUri | undefined;
+  /** The etcd or PostgreSQL backend (`--etcd-uri`, `--postgres-uri`), instead of Doozer. */
+  readonly store: StoreUri | undefined;
+  /** Give hooks and the `--run` child the store URI's password (`--pass-store-password`). */
+  readonly passStorePassword: boolean;
   /** The boot URI resolving a `cn=` cluster name (`--doozer-boot-uri` or `$DOOZER_BOOT_URI`). */
   readonly doozerBootUri: string | undefined;
   /** The command supervised while master (`--run -- CMD ARGS...`). */
@@ -116,7 +122,8 @@ export function milliseconds(value: string): number {
 function buildProgram(io: ParseIo): Command {
   return new Command(PROGRAM)
     .description(
-      'Takes part in (or follows) a master election on a Doozer lock server and runs commands ' +
+      'Takes part in (or follows) a master election on a Doozer lock server (or on etcd or ' +
+        'PostgreSQL) and runs commands ' +
         'when this process becomes master or slave. With --run, supervises a long-running ' +
         'command only while this process is master.',
     )
@@ -139,6 +146,14 @@ function buildProgram(io: ParseIo): Command {
       'Doozer URI, e.g. doozer:?ca=127.0.0.1:8046 (default: $DOOZER_URI)',
     )
     .option(
+      '--etcd-uri <uri>',
+      'run the election on etcd instead: etcd://[user:password@]host:port[,host:port...][/prefix]',
+    )
+    .option(
+      '--postgres-uri <uri>',
+      'run the election on PostgreSQL instead: postgres://user:password@host:port/database',
+    )
+    .option(
       '--doozer-boot-uri <uri>',
       'boot URI resolving a cn= cluster name (default: $DOOZER_BOOT_URI)',
     )
@@ -147,6 +162,10 @@ function buildProgram(io: ParseIo): Command {
     .option(
       '--pass-doozer-secret',
       'give the hooks and the --run child the sk= secret in $DOOZER_URI (default: removed)',
+    )
+    .option(
+      '--pass-store-password',
+      'give the hooks and the --run child the password in $ETCD_URI / $POSTGRES_URI (default: removed)',
     )
     .option(
       '--lease-ms <ms>',
@@ -172,7 +191,8 @@ function buildProgram(io: ParseIo): Command {
       `
 Hooks run through /bin/sh -c, one at a time, in event order, with MASTER,
 FENCING_TOKEN and TERM_DEADLINE set; hooks and the --run child get DOOZER_URI
-without its secret unless --pass-doozer-secret. A --run child is stopped by a
+without its secret unless --pass-doozer-secret (ETCD_URI or POSTGRES_URI
+without the password unless --pass-store-password). A --run child is stopped by a
 watchdog at its term's renew deadline even if this process is frozen or killed.
 Exit status: 0 after SIGINT/SIGTERM (with --run: the child's status), 1 on a
 fatal election error or when the Doozer server cannot be used, 2 on a bad
@@ -236,6 +256,9 @@ interface RawOptions {
   errorCmd?: string;
   doozerUri?: string;
   doozerBootUri?: string;
+  etcdUri?: string;
+  postgresUri?: string;
+  passStorePassword?: true;
   run?: true;
   observe?: true;
   passDoozerSecret?: true;
@@ -311,13 +334,20 @@ export function parseCliArgs(
     );
   }
 
-  const uriText = o.doozerUri ?? fromEnv(env, 'DOOZER_URI');
-  if (uriText === undefined) {
-    throw new UsageError('no Doozer URI: pass --doozer-uri or set DOOZER_URI');
+  const store = storeFromFlags(o);
+  let doozerUri: DoozerUri | undefined;
+  let bootText: string | undefined;
+  if (store === undefined) {
+    const uriText = o.doozerUri ?? fromEnv(env, 'DOOZER_URI');
+    if (uriText === undefined) {
+      throw new UsageError(
+        'no Doozer URI: pass --doozer-uri or set DOOZER_URI (or choose --etcd-uri or --postgres-uri)',
+      );
+    }
+    bootText = o.doozerBootUri ?? fromEnv(env, 'DOOZER_BOOT_URI');
+    doozerUri = parseUri(uriText, 'Doozer URI');
+    if (bootText !== undefined) parseUri(bootText, 'Doozer boot URI');
   }
-  const bootText = o.doozerBootUri ?? fromEnv(env, 'DOOZER_BOOT_URI');
-  const doozerUri = parseUri(uriText, 'Doozer URI');
-  if (bootText !== undefined) parseUri(bootText, 'Doozer boot URI');
 
   let timing: CliTiming;
   let name: string;
@@ -350,6 +380,8 @@ export function parseCliArgs(
     errorCmd: o.errorCmd,
     doozerUri,
     doozerBootUri: bootText,
+    store,
+    passStorePassword: o.passStorePassword === true,
     run,
     observe: o.observe === true,
     passDoozerSecret: o.passDoozerSecret === true,

@@ -5,7 +5,6 @@
  * `--run` child appends CLOCK_MONOTONIC timestamps to a file while it runs,
  * and the test checks that no two children's running intervals overlap.
  */
-import { writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DoozerServer } from '../../lib/testing/index.js';
 import { waitFor } from '../support/wait.js';
@@ -18,6 +17,13 @@ import {
   isAlive,
   type Cli,
 } from './harness.js';
+import {
+  childPids as pidsOf,
+  expectNoOverlap as expectTicksApart,
+  tickRun,
+  writeTickWorker,
+  type Interval,
+} from './ticks.js';
 
 const A = '127.0.0.1:1001';
 const B = '127.0.0.1:1002';
@@ -28,19 +34,7 @@ let ws: Workspace;
 beforeEach(async () => {
   server = await DoozerServer.start({ host: '127.0.0.1', port: 0, heartbeatMs: 0 });
   ws = new Workspace(cleanEnv({ DOOZER_URI: server.uri }));
-  // A child doing "leader-only work": a tick with its pid and the monotonic
-  // time every 10 ms, one at start and one when it stops on SIGTERM.
-  writeFileSync(
-    ws.path('worker.js'),
-    `const fs = require('fs');
-const [ticks, pidFile] = process.argv.slice(2);
-fs.writeFileSync(pidFile, process.pid + '\\n');
-const tick = () => fs.appendFileSync(ticks, process.pid + ' ' + Number(process.hrtime.bigint()) / 1e6 + '\\n');
-tick();
-setInterval(tick, 10);
-process.on('SIGTERM', () => { tick(); process.exit(0); });
-`,
-  );
+  writeTickWorker(ws);
 });
 
 afterEach(async () => {
@@ -58,52 +52,12 @@ function replica(label: string, address: string, tag: string): Cli {
     '--address',
     address,
     ...TIMING_FLAGS,
-    '--run',
-    '--',
-    process.execPath,
-    ws.path('worker.js'),
-    ws.path(`${tag}.ticks`),
-    ws.path(`${tag}.pid`),
+    ...tickRun(ws, tag),
   ]);
 }
 
-interface Interval {
-  readonly who: string;
-  readonly start: number;
-  readonly end: number;
-}
-
-/** The running interval of every child (first to last tick), from every replica's file. */
-function intervals(): Interval[] {
-  const byPid = new Map<string, { start: number; end: number }>();
-  for (const tag of ['a', 'b']) {
-    for (const line of ws.lines(`${tag}.ticks`)) {
-      const [pid, time] = line.split(' ');
-      const t = Number(time);
-      const key = `${tag}:${pid}`;
-      const i = byPid.get(key);
-      if (i) i.end = Math.max(i.end, t);
-      else byPid.set(key, { start: t, end: t });
-    }
-  }
-  return [...byPid].map(([who, i]) => ({ who, ...i })).sort((x, y) => x.start - y.start);
-}
-
-/** Fails when two children ran at the same time; returns the intervals. */
-function expectNoOverlap(): Interval[] {
-  const all = intervals();
-  for (let k = 1; k < all.length; k++) {
-    const [prev, next] = [all[k - 1]!, all[k]!];
-    expect(
-      next.start,
-      `${next.who} started while ${prev.who} ran: ${JSON.stringify(all)}`,
-    ).toBeGreaterThan(prev.end);
-  }
-  return all;
-}
-
-const childPids = (tag: string): Set<string> =>
-  new Set(ws.lines(`${tag}.ticks`).map((l) => l.split(' ')[0]!));
+const expectNoOverlap = (): Interval[] => expectTicksApart(ws);
+const childPids = (tag: string): Set<string> => pidsOf(ws, tag);
 
 function pgrpOf(pid: number): number {
   const pgrp = groupOf(pid);

@@ -44,7 +44,8 @@ export interface Exit {
 /** The environment of the test runner without the variables the CLI reads. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env, ...extra };
-  for (const k of ['DOOZER_URI', 'DOOZER_BOOT_URI']) if (!(k in extra)) delete env[k];
+  for (const k of ['DOOZER_URI', 'DOOZER_BOOT_URI', 'ETCD_URI', 'POSTGRES_URI'])
+    if (!(k in extra)) delete env[k];
   return env;
 }
 

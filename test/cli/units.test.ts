@@ -49,7 +49,7 @@ describe('parseCliArgs', () => {
       timing: { leaseMs: 10_000, renewDeadlineMs: 7_000, retryPeriodMs: 2_000 },
       killGraceMs: 2_400,
     });
-    expect(o.doozerUri.toString()).toBe(URI);
+    expect(o.doozerUri?.toString()).toBe(URI);
   });
 
   it('reads every flag; flags win over the environment', () => {
@@ -96,12 +96,12 @@ describe('parseCliArgs', () => {
       timing: { leaseMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 200 },
       killGraceMs: 300,
     });
-    expect(o.doozerUri.toString()).toBe('doozer:?ca=127.0.0.2:1');
+    expect(o.doozerUri?.toString()).toBe('doozer:?ca=127.0.0.2:1');
   });
 
   it('takes DOOZER_URI and DOOZER_BOOT_URI from the environment', () => {
     const o = parse([], { DOOZER_URI: 'doozer:?cn=prod', DOOZER_BOOT_URI: URI });
-    expect(o.doozerUri.clusterName).toBe('prod');
+    expect(o.doozerUri?.clusterName).toBe('prod');
     expect(o.doozerBootUri).toBe(URI);
   });
 
