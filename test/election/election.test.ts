@@ -796,10 +796,20 @@ describe('MasterElectionClient: API', () => {
     expect(e.state.role).toBe('stopped');
   });
 
-  it('readCurrentMaster() reads the server without changing local state', async () => {
+  it('readCurrentMaster() reads the server; it neither notifies nor changes what the participant reports', async () => {
     const p = await join('10.0.0.9:80', { participating: false });
+    const slavesBefore = p.rec.slaves().length;
     await raw.set(E, 0, '10.1.1.1:1');
     expect(await p.election.readCurrentMaster()).toBe('10.1.1.1:1');
+    // The participant's own follow (its watch) is what moves its state on,
+    // and it notifies once; the read added no notification of its own.
+    await waitFor(() => p.election.getCurrentMaster() === '10.1.1.1:1', 'the watch to follow', {
+      step: tick(p.clock),
+    });
+    const state = p.election.state;
+    expect(await p.election.readCurrentMaster()).toBe('10.1.1.1:1');
+    expect(p.election.state).toEqual(state);
+    expect(p.rec.slaves().slice(slavesBefore)).toEqual(['10.1.1.1:1']);
   });
 
   it.each([
