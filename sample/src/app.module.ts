@@ -13,6 +13,7 @@ import { ElectionEvents } from './election-events.service.js';
 import { HealthController } from './health.controller.js';
 import { LeaderJob } from './leader-job.service.js';
 import { ElectionMetrics, MetricsController } from './metrics.js';
+import { SampleStore, SampleStoreModule } from './store.js';
 
 /** Options of {@link AppModule.forRoot}. */
 export interface AppModuleOptions {
@@ -20,15 +21,18 @@ export interface AppModuleOptions {
   readonly httpPort: number;
 }
 
-/** The election's options, from the configuration. */
+/**
+ * The election's options, from the configuration; the store is a Doozer
+ * client on `DOOZER_URI` with metrics (sample/src/store.ts).
+ */
 export function electionOptions(
   config: ConfigService<SampleConfig, true>,
+  store: SampleStore,
 ): MasterElectionModuleOptions {
   const get = <K extends keyof SampleConfig>(key: K): SampleConfig[K] =>
     config.get(key, { infer: true });
   return {
-    uri: get('DOOZER_URI'),
-    bootUri: get('DOOZER_BOOT_URI'),
+    store: () => store.open(),
     name: get('ELECTION_NAME'),
     // The address is this replica's identity in the election file; making it
     // the HTTP address lets anyone who reads the master reach it.
@@ -59,9 +63,11 @@ export class AppModule {
         }),
         ScheduleModule.forRoot(),
         TerminusModule,
+        SampleStoreModule,
         MasterElectionModule.forRootAsync({
-          imports: [ConfigModule],
-          inject: [ConfigService],
+          // Imported here, the store's module is shut down after the election.
+          imports: [ConfigModule, SampleStoreModule],
+          inject: [ConfigService, SampleStore],
           useFactory: electionOptions,
         }),
       ],

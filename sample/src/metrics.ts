@@ -11,41 +11,41 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import {
   instrumentElection,
   MasterElectionService,
   type DetachMetrics,
 } from 'nestjs-master-election';
+import { SampleTelemetry } from './store.js';
 
-/** The app's meter provider, read by the Prometheus exporter; records the election's metrics. */
+/** Records the election's metrics on the app's meter provider (the store's are recorded by sample/src/store.ts). */
 @Injectable()
 export class ElectionMetrics implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly exporter = new PrometheusExporter({ preventServerStart: true });
-  private readonly provider = new MeterProvider({ readers: [this.exporter] });
   private readonly serializer = new PrometheusSerializer();
   private detach: DetachMetrics | undefined;
 
-  constructor(private readonly election: MasterElectionService) {}
+  constructor(
+    private readonly election: MasterElectionService,
+    private readonly telemetry: SampleTelemetry,
+  ) {}
 
   /** The service has the client's public surface (state$, isMaster, currentTerm, fencingToken). */
   async onApplicationBootstrap(): Promise<void> {
     this.detach = await instrumentElection(this.election, {
-      meterProvider: this.provider,
+      meterProvider: this.telemetry.provider,
       backend: 'doozer',
     });
   }
 
   /** The metrics now, in Prometheus text format. */
   async scrape(): Promise<string> {
-    const { resourceMetrics } = await this.exporter.collect();
+    const { resourceMetrics } = await this.telemetry.exporter.collect();
     return this.serializer.serialize(resourceMetrics);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  onApplicationShutdown(): void {
     this.detach?.();
-    await this.provider.shutdown();
   }
 }
 

@@ -182,12 +182,31 @@ describe('sample app', () => {
       value(s, 'master_election_no_master_duration_count', labels);
     const selfTerms = (s: Sample[]): number =>
       value(s, 'master_election_terms_started_total', { ...labels, election_term_holder: 'self' });
+    // From instrumentStore (sample/src/store.ts): one sample per renewal of the lease.
+    const renewals = (s: Sample[]): number =>
+      value(s, 'master_election_renewal_duration_count', {
+        ...labels,
+        election_renewal_outcome: 'renewed',
+      });
+    const renewalSeconds = (s: Sample[]): number =>
+      value(s, 'master_election_renewal_duration_sum', labels);
 
     const before = await slave.metrics();
     expect(isMaster(await master.metrics())).toBe(1);
     expect(isMaster(before)).toBe(0);
     expect(token(before)).toBe(first.term);
     expect(selfTerms(before)).toBe(0);
+    // The master renews every ELECTION_RETRY_PERIOD_MS; the slave never renews.
+    const renewed = await vi.waitFor(
+      async () => {
+        const samples = await master.metrics();
+        expect(renewals(samples)).toBeGreaterThan(0);
+        return samples;
+      },
+      { timeout: 20_000, interval: 100 },
+    );
+    expect(renewalSeconds(renewed)).toBeGreaterThan(0);
+    expect(renewals(before)).toBe(0);
 
     // The master shuts down and resigns: the slave's metrics show it master of a new term.
     await master.close();
