@@ -4,8 +4,11 @@
  * (test/support/postgres.ts), each with the password {@link PASSWORD}.
  */
 import { execFileSync } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { ETCDCTL_BIN, ETCD_BIN, EtcdServer } from '../support/etcd.js';
 import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { Workspace, cleanEnv } from './harness.js';
+import { writeTickWorker } from './ticks.js';
 
 export const PASSWORD = 'S3cr3t-cli-pw';
 
@@ -54,3 +57,41 @@ export const BACKENDS = [
   { name: 'etcd', skip: !ETCD_BIN || !ETCDCTL_BIN, start: etcdBackend },
   { name: 'PostgreSQL', skip: false, start: postgresBackend },
 ];
+
+/** The state of a suite on one backend, valid inside its tests. */
+export interface BackendSuite {
+  /** The backend, started once for the suite. */
+  backend: Backend;
+  /** A fresh workspace per test, with the tick worker written. */
+  ws: Workspace;
+  /** A new number per test, for a fresh election name. */
+  election: number;
+}
+
+/**
+ * Registers the hooks of a suite on one backend (unless `skip`): starts the
+ * backend once and stops it after, makes and cleans up a workspace with the
+ * environment `cleanEnv(env)` for each test.
+ */
+export function useBackend(
+  skip: boolean,
+  start: () => Promise<Backend>,
+  env: Record<string, string> = {},
+): BackendSuite {
+  const suite = { election: 0 } as BackendSuite;
+  beforeAll(async () => {
+    if (!skip) suite.backend = await start();
+  }, 120_000);
+  afterAll(async () => {
+    await suite.backend?.stop();
+  });
+  beforeEach(() => {
+    suite.ws = new Workspace(cleanEnv(env));
+    writeTickWorker(suite.ws);
+    suite.election++;
+  });
+  afterEach(async () => {
+    await suite.ws.cleanup();
+  });
+  return suite;
+}

@@ -7,19 +7,11 @@
  * after SIGCONT. TIMING.leaseMs is 2000: etcd leases are whole seconds, 2 s
  * at least.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.js';
-import { BACKENDS, PASSWORD, type Backend } from './backends.js';
-import {
-  TIMING_FLAGS,
-  WAIT_MS,
-  Workspace,
-  cleanEnv,
-  groupOf,
-  isAlive,
-  type Cli,
-} from './harness.js';
-import { childPids, expectNoOverlap, tickRun, writeTickWorker } from './ticks.js';
+import { BACKENDS, PASSWORD, useBackend } from './backends.js';
+import { TIMING_FLAGS, WAIT_MS, groupOf, isAlive, type Cli } from './harness.js';
+import { childPids, expectNoOverlap, tickRun } from './ticks.js';
 
 const A = '127.0.0.1:1001';
 const B = '127.0.0.1:1002';
@@ -27,48 +19,31 @@ const B = '127.0.0.1:1002';
 describe.each(BACKENDS)(
   "elect-run-command --run on $name: the dead man's switch",
   ({ skip, start }) => {
-    let backend: Backend;
-    let ws: Workspace;
-    let election = 0;
-
-    beforeAll(async () => {
-      if (!skip) backend = await start();
-    }, 120_000);
-    afterAll(async () => {
-      await backend?.stop();
-    });
-    beforeEach(() => {
-      ws = new Workspace(cleanEnv());
-      writeTickWorker(ws);
-      election++;
-    });
-    afterEach(async () => {
-      await ws.cleanup();
-    });
+    const suite = useBackend(skip, start);
 
     /** A participant in election `faults<n>` whose child ticks into `<tag>.ticks`. */
     function replica(label: string, address: string, tag: string): Cli {
-      return ws.start(label, [
-        backend.flag,
-        backend.uri(PASSWORD),
+      return suite.ws.start(label, [
+        suite.backend.flag,
+        suite.backend.uri(PASSWORD),
         '--name',
-        `faults${election}`,
+        `faults${suite.election}`,
         '--participate',
         '--address',
         address,
         ...TIMING_FLAGS,
-        ...tickRun(ws, tag),
+        ...tickRun(suite.ws, tag),
       ]);
     }
 
     /** Starts A, waits until its child ticks, then starts B and waits until it follows A. */
     async function masterAndFollower(): Promise<{ a: Cli; b: Cli; aChild: number }> {
       const a = replica('A', A, 'a');
-      const aChild = await ws.pid('a.pid', a);
-      await a.until(() => ws.lines('a.ticks').length > 0, "A's child to tick");
+      const aChild = await suite.ws.pid('a.pid', a);
+      await a.until(() => suite.ws.lines('a.ticks').length > 0, "A's child to tick");
       const b = replica('B', B, 'b');
       await b.line('stderr', /following master 127\.0\.0\.1:1001/);
-      expect(ws.read('b.pid')).toBe('');
+      expect(suite.ws.read('b.pid')).toBe('');
       return { a, b, aChild };
     }
 
@@ -78,24 +53,24 @@ describe.each(BACKENDS)(
         const { a, b, aChild } = await masterAndFollower();
 
         a.signal('SIGSTOP'); // the CLI alone: its watchdog and child keep running
-        const bChild = await ws.pid('b.pid', b);
-        await b.until(() => ws.lines('b.ticks').length > 0, "B's child to tick");
+        const bChild = await suite.ws.pid('b.pid', b);
+        await b.until(() => suite.ws.lines('b.ticks').length > 0, "B's child to tick");
         expect(isAlive(aChild)).toBe(false);
-        expect(expectNoOverlap(ws).map((i) => i.who.slice(0, 1))).toEqual(['a', 'b']);
+        expect(expectNoOverlap(suite.ws).map((i) => i.who.slice(0, 1))).toEqual(['a', 'b']);
         expect(a.exit).toBeUndefined();
 
         a.signal('SIGCONT');
         await a.line('stderr', /following master 127\.0\.0\.1:1002/);
         expect(a.stderr.join('\n')).toMatch(/the watchdog stops child .*renew deadline passed/);
-        expect(childPids(ws, 'a')).toEqual(new Set([String(aChild)]));
+        expect(childPids(suite.ws, 'a')).toEqual(new Set([String(aChild)]));
         expect(isAlive(bChild)).toBe(true);
-        expectNoOverlap(ws);
+        expectNoOverlap(suite.ws);
 
         // A is still a replica: when B stops, A takes over with a new child.
         b.signal('SIGTERM');
         expect(await b.waitExit()).toEqual({ code: 0, signal: null });
-        await a.until(() => childPids(ws, 'a').size === 2, 'a new child on A');
-        expect(expectNoOverlap(ws).map((i) => i.who.slice(0, 1))).toEqual(['a', 'b', 'a']);
+        await a.until(() => childPids(suite.ws, 'a').size === 2, 'a new child on A');
+        expect(expectNoOverlap(suite.ws).map((i) => i.who.slice(0, 1))).toEqual(['a', 'b', 'a']);
       },
       WAIT_MS * 4,
     );
@@ -117,10 +92,10 @@ describe.each(BACKENDS)(
             timeoutMs: WAIT_MS,
           },
         );
-        await ws.pid('b.pid', b);
-        await b.until(() => ws.lines('b.ticks').length > 0, "B's child to tick");
-        expect(expectNoOverlap(ws).map((i) => i.who.slice(0, 1))).toEqual(['a', 'b']);
-        expect(childPids(ws, 'a').size).toBe(1);
+        await suite.ws.pid('b.pid', b);
+        await b.until(() => suite.ws.lines('b.ticks').length > 0, "B's child to tick");
+        expect(expectNoOverlap(suite.ws).map((i) => i.who.slice(0, 1))).toEqual(['a', 'b']);
+        expect(childPids(suite.ws, 'a').size).toBe(1);
       },
       WAIT_MS * 4,
     );
