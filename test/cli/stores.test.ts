@@ -7,99 +7,34 @@
  * its password (with it under `--pass-store-password`), and no log line of
  * the CLI holds the password, also when the password is wrong.
  */
-import { execFileSync } from 'node:child_process';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ETCDCTL_BIN, ETCD_BIN, EtcdServer } from '../support/etcd.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
-import { TIMING_FLAGS, WAIT_MS, Workspace, cleanEnv, isAlive, type Cli } from './harness.js';
-import { childPids, expectNoOverlap, tickRun, writeTickWorker } from './ticks.js';
+import { describe, expect, it } from 'vitest';
+import { BACKENDS, PASSWORD, useBackend } from './backends.js';
+import { TIMING_FLAGS, WAIT_MS, isAlive, type Cli } from './harness.js';
+import { childPids, expectNoOverlap, tickRun } from './ticks.js';
 
 const A = '127.0.0.1:1001';
 const B = '127.0.0.1:1002';
-const PASSWORD = 'S3cr3t-cli-pw';
-
-/** A backend under test: its flag, the variable the child gets, and a URI with and without the password. */
-interface Backend {
-  readonly flag: string;
-  readonly variable: string;
-  /** The URI with the password `password`. */
-  uri(password: string): string;
-  /** What the child gets without `--pass-store-password`. */
-  readonly bare: string;
-  stop(): Promise<void>;
-}
-
-async function etcdBackend(): Promise<Backend> {
-  const server = await EtcdServer.start();
-  const ctl = (...args: string[]): string =>
-    execFileSync(ETCDCTL_BIN!, [`--endpoints=${server.endpoint}`, ...args], { encoding: 'utf8' });
-  ctl('user', 'add', `root:${PASSWORD}`, '--interactive=false');
-  ctl('user', 'grant-role', 'root', 'root');
-  ctl('auth', 'enable');
-  return {
-    flag: '--etcd-uri',
-    variable: 'ETCD_URI',
-    uri: (pw) => `etcd://root:${encodeURIComponent(pw)}@${server.endpoint}/cli`,
-    bare: `etcd://${server.endpoint}/cli`,
-    stop: () => server.stop(),
-  };
-}
-
-async function postgresBackend(): Promise<Backend> {
-  const server: PostgresServer = await startPostgres();
-  await server.query(`ALTER USER postgres PASSWORD '${PASSWORD}'`);
-  const at = `127.0.0.1:${server.port}/postgres`;
-  return {
-    flag: '--postgres-uri',
-    variable: 'POSTGRES_URI',
-    uri: (pw) => `postgres://postgres:${encodeURIComponent(pw)}@${at}`,
-    bare: `postgres://postgres@${at}`,
-    stop: () => server.stop(),
-  };
-}
-
-const BACKENDS = [
-  { name: 'etcd', skip: !ETCD_BIN || !ETCDCTL_BIN, start: etcdBackend },
-  { name: 'PostgreSQL', skip: false, start: postgresBackend },
-];
 
 describe.each(BACKENDS)('elect-run-command on $name', ({ skip, start }) => {
-  let backend: Backend;
-  let ws: Workspace;
-  let election = 0;
-
-  beforeAll(async () => {
-    if (!skip) backend = await start();
-  }, 120_000);
-  afterAll(async () => {
-    await backend?.stop();
-  });
-  beforeEach(() => {
-    // DOOZER_URI in the environment is ignored once a store flag is given.
-    ws = new Workspace(cleanEnv({ DOOZER_URI: 'doozer:?ca=127.0.0.1:1&sk=doozer-secret' }));
-    writeTickWorker(ws);
-    election++;
-  });
-  afterEach(async () => {
-    await ws.cleanup();
-  });
+  // DOOZER_URI in the environment is ignored once a store flag is given.
+  const suite = useBackend(skip, start, { DOOZER_URI: 'doozer:?ca=127.0.0.1:1&sk=doozer-secret' });
 
   /** A participant whose child ticks into `<tag>.ticks`, with a master hook dumping its env. */
   function replica(label: string, address: string, tag: string, extra: string[] = []): Cli {
-    return ws.start(label, [
-      backend.flag,
-      backend.uri(PASSWORD),
+    return suite.ws.start(label, [
+      suite.backend.flag,
+      suite.backend.uri(PASSWORD),
       '--name',
-      `cli${election}`,
+      `cli${suite.election}`,
       '--participate',
       '--verbose',
       '--address',
       address,
       ...TIMING_FLAGS,
       '--master-cmd',
-      `env > ${ws.path(`${tag}.hook-env`)}`,
+      `env > ${suite.ws.path(`${tag}.hook-env`)}`,
       ...extra,
-      ...tickRun(ws, tag),
+      ...tickRun(suite.ws, tag),
     ]);
   }
 
@@ -112,33 +47,33 @@ describe.each(BACKENDS)('elect-run-command on $name', ({ skip, start }) => {
   }
 
   const childVars = (tag: string): Record<string, string | undefined> =>
-    JSON.parse(ws.read(`${tag}.pid.env`)) as Record<string, string | undefined>;
+    JSON.parse(suite.ws.read(`${tag}.pid.env`)) as Record<string, string | undefined>;
 
   it.skipIf(skip)(
     'two replicas with --run: one child runs; SIGTERM of the master hands over, no overlap',
     async () => {
       const a = replica('A', A, 'a');
-      const aChild = await ws.pid('a.pid', a);
-      await a.until(() => ws.lines('a.ticks').length > 0, "A's child to tick");
+      const aChild = await suite.ws.pid('a.pid', a);
+      await a.until(() => suite.ws.lines('a.ticks').length > 0, "A's child to tick");
       await a.line('stderr', /taking part in election "cli\d+" as 127\.0\.0\.1:1001 on /);
       const b = replica('B', B, 'b');
       await b.line('stderr', /following master 127\.0\.0\.1:1001/);
-      expect(ws.read('b.pid')).toBe(''); // exactly one child: A's
+      expect(suite.ws.read('b.pid')).toBe(''); // exactly one child: A's
 
       // The child and the hook: the URI without its password, no Doozer variables.
-      expect(childVars('a')).toEqual({ [backend.variable]: backend.bare });
-      await a.until(() => ws.read('a.hook-env') !== '', "A's master hook");
-      const hookEnv = ws.lines('a.hook-env');
-      expect(hookEnv).toContain(`${backend.variable}=${backend.bare}`);
+      expect(childVars('a')).toEqual({ [suite.backend.variable]: suite.backend.bare });
+      await a.until(() => suite.ws.read('a.hook-env') !== '', "A's master hook");
+      const hookEnv = suite.ws.lines('a.hook-env');
+      expect(hookEnv).toContain(`${suite.backend.variable}=${suite.backend.bare}`);
       expect(hookEnv.filter((l) => l.startsWith('DOOZER_'))).toEqual([]);
 
       a.signal('SIGTERM');
       expect(await a.waitExit()).toEqual({ code: 0, signal: null }); // the worker exits 0
       expect(isAlive(aChild)).toBe(false);
-      await ws.pid('b.pid', b);
-      await b.until(() => ws.lines('b.ticks').length > 0, "B's child to tick");
-      expect(expectNoOverlap(ws).map((i) => i.who.slice(0, 1))).toEqual(['a', 'b']);
-      expect(childPids(ws, 'a').size).toBe(1);
+      await suite.ws.pid('b.pid', b);
+      await b.until(() => suite.ws.lines('b.ticks').length > 0, "B's child to tick");
+      expect(expectNoOverlap(suite.ws).map((i) => i.who.slice(0, 1))).toEqual(['a', 'b']);
+      expect(childPids(suite.ws, 'a').size).toBe(1);
       expect(b.stderr.join('\n')).toMatch(/became master/);
 
       b.signal('SIGTERM');
@@ -151,10 +86,14 @@ describe.each(BACKENDS)('elect-run-command on $name', ({ skip, start }) => {
 
   it.skipIf(skip)('--pass-store-password gives the child and the hooks the full URI', async () => {
     const a = replica('A', A, 'a', ['--pass-store-password']);
-    await ws.pid('a.pid', a);
-    expect(childVars('a')).toEqual({ [backend.variable]: backend.uri(PASSWORD) });
-    await a.until(() => ws.read('a.hook-env') !== '', "A's master hook");
-    expect(ws.lines('a.hook-env')).toContain(`${backend.variable}=${backend.uri(PASSWORD)}`);
+    await suite.ws.pid('a.pid', a);
+    expect(childVars('a')).toEqual({ [suite.backend.variable]: suite.backend.uri(PASSWORD) });
+    await a.until(() => suite.ws.read('a.hook-env') !== '', "A's master hook");
+    expect(suite.ws.lines('a.hook-env')).toContain(
+      `${suite.backend.variable}=${suite.backend.uri(PASSWORD)}`,
+    );
+    // A tick means the child handles SIGTERM (it writes its pid before): exit 0, not 143.
+    await a.until(() => suite.ws.lines('a.ticks').length > 0, "A's child to tick");
     a.signal('SIGTERM');
     expect(await a.waitExit()).toEqual({ code: 0, signal: null });
     expectNoPassword(a); // the log still never shows it
@@ -164,21 +103,21 @@ describe.each(BACKENDS)('elect-run-command on $name', ({ skip, start }) => {
     'a wrong password: exit 1 with an error that shows neither password',
     async () => {
       const wrong = 'Wr0ng-cli-pw';
-      const a = ws.start('A', [
-        backend.flag,
-        backend.uri(wrong),
+      const a = suite.ws.start('A', [
+        suite.backend.flag,
+        suite.backend.uri(wrong),
         '--participate',
         '--verbose',
         ...TIMING_FLAGS,
         '--error-cmd',
-        `printf '%s\\n' >> ${ws.path('errors')}`,
+        `printf '%s\\n' >> ${suite.ws.path('errors')}`,
       ]);
       expect(await a.waitExit()).toEqual({ code: 1, signal: null });
-      const text = a.transcript() + ws.read('errors');
+      const text = a.transcript() + suite.ws.read('errors');
       expect(a.stderr.join('\n')).toMatch(/error: cannot (connect to|join election)/);
       expect(text).not.toContain(wrong);
       expect(text).not.toContain(PASSWORD);
-      expect(ws.read('errors')).not.toBe('');
+      expect(suite.ws.read('errors')).not.toBe('');
     },
   );
 });
