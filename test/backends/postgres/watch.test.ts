@@ -18,7 +18,6 @@ import type {
 } from '../../../lib/election/port.js';
 import { startPostgres, type PostgresServer } from '../../support/postgres.js';
 import { waitFor } from '../../support/wait.js';
-import { untilWatchEvent } from '../../support/watch.js';
 
 const CALL = { timeoutMs: 10_000 };
 const silent = { log: () => {}, warn: () => {}, error: () => {} };
@@ -55,6 +54,29 @@ function follow(lock: ElectionLock, from: LockVersion): AsyncIterator<LockEvent>
   const abort = new AbortController();
   aborts.push(abort);
   return lock.watch(from, abort.signal)[Symbol.asyncIterator]();
+}
+
+/** The first event satisfying `pred`, within `ms` of real time. */
+async function until(
+  iter: AsyncIterator<LockEvent>,
+  pred: (e: LockEvent) => boolean,
+  ms = 20_000,
+): Promise<LockEvent> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([
+      iter.next(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no matching event within ${ms} ms`)),
+          deadline - Date.now(),
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (r.done) throw new Error('watch ended');
+    if (pred(r.value)) return r.value;
+  }
 }
 
 const isChange =
@@ -104,7 +126,7 @@ describe('postgres watch', () => {
       snapshot: { record: { state: 'held', termId: won.term.termId } },
     });
     expect(await master.release(won.term, CALL)).toBe('released');
-    await untilWatchEvent(
+    await until(
       second,
       isChange((s) => s.record?.state === 'released'),
     );
@@ -119,7 +141,7 @@ describe('postgres watch', () => {
     const events = follow(follower, base.version);
     const won = await master.create((await master.read(CALL)).version, CALL);
     if (won.kind !== 'won') throw new Error('not won');
-    await untilWatchEvent(
+    await until(
       events,
       isChange((s) => s.record?.termId === won.term.termId),
     );
@@ -131,7 +153,7 @@ describe('postgres watch', () => {
       [name],
     );
     expect(upd.rowCount).toBe(1);
-    const ev = await untilWatchEvent(
+    const ev = await until(
       events,
       isChange((s) => s.record?.state === 'released'),
     );
@@ -149,12 +171,12 @@ describe('postgres watch', () => {
     const events = follow(other, base.version);
     const won = await master.create((await master.read(CALL)).version, CALL);
     if (won.kind !== 'won') throw new Error('not won');
-    await untilWatchEvent(
+    await until(
       events,
       isChange((s) => s.record?.termId === won.term.termId),
     );
     // No renewal: the lease runs out by now() in the database; the watch reads again then.
-    const gone = await untilWatchEvent(
+    const gone = await until(
       events,
       isChange((s) => s.record === null),
     );
@@ -186,7 +208,7 @@ describe('postgres watch', () => {
     const again = await createPostgresStore(schema);
     stores.push(again);
     await again.openLock(request(name, '127.0.0.1:2', timing)); // creates the table anew
-    await untilWatchEvent(events, (e) => e.kind === 'reset');
+    await until(events, (e) => e.kind === 'reset');
     const after = await lock.read(CALL);
     expect(after.stateLost).toBe(true);
     expect(after.record).toBeNull();
