@@ -18,6 +18,7 @@ import type {
   LockTerm,
   LockVersion,
 } from '../../lib/election/port.js';
+import { nextWatchEvent, untilWatchEvent } from '../support/watch.js';
 
 /** A store under test. */
 export interface ContractTarget {
@@ -46,36 +47,6 @@ const request = (name: string, address: string, participating = true): LockReque
   clock: systemClock,
   logger: silent,
 });
-
-/** The next event of a watch that is not a change to `skipKey`, or fails after `ms`. */
-async function nextEvent(
-  it: AsyncIterator<LockEvent>,
-  ms = 10_000,
-): Promise<IteratorResult<LockEvent>> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      it.next(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no watch event within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Waits until the watch shows a record satisfying `pred` (skipping others). */
-async function until(
-  iter: AsyncIterator<LockEvent>,
-  pred: (e: LockEvent) => boolean,
-): Promise<LockEvent> {
-  for (;;) {
-    const r = await nextEvent(iter);
-    if (r.done) throw new Error('watch ended');
-    if (pred(r.value)) return r.value;
-  }
-}
 
 /** Runs the contract against `setup()`'s target. */
 export function lockContract(label: string, setup: () => Promise<ContractTarget>): void {
@@ -174,7 +145,7 @@ export function lockContract(label: string, setup: () => Promise<ContractTarget>
       expect(r1.term.termId).toBe(term.termId);
       if (master.capabilities.expiry === 'observer') {
         expect(r1.term.version.key).not.toBe(term.version.key);
-        const ev = await until(events, (e) => e.kind === 'change');
+        const ev = await untilWatchEvent(events, (e) => e.kind === 'change');
         if (ev.kind !== 'change') throw new Error('unreachable');
         expect(ev.snapshot.liveness).not.toBe(before.liveness);
         expect(ev.snapshot.record?.termId).toBe(term.termId);
@@ -196,7 +167,7 @@ export function lockContract(label: string, setup: () => Promise<ContractTarget>
       expect(await master.release(term, CALL)).toBe('released');
       const freed = await Promise.all(
         streams.map((s) =>
-          until(
+          untilWatchEvent(
             s,
             (e) =>
               e.kind === 'change' &&
@@ -271,7 +242,10 @@ export function lockContract(label: string, setup: () => Promise<ContractTarget>
       const old = await follower.read(CALL);
       const term = await win(master);
       const events = follow(follower, old.version);
-      const ev = await until(events, (e) => e.kind === 'change' && e.snapshot.record !== null);
+      const ev = await untilWatchEvent(
+        events,
+        (e) => e.kind === 'change' && e.snapshot.record !== null,
+      );
       if (ev.kind !== 'change') throw new Error('unreachable');
       expect(ev.snapshot.record).toMatchObject({ state: 'held', termId: term.termId });
     });
@@ -327,7 +301,7 @@ export function lockContract(label: string, setup: () => Promise<ContractTarget>
       locks.push(lock);
       const { version } = await lock.read(CALL);
       const iter = follow(lock, version);
-      const pending = nextEvent(iter, 20_000).then(
+      const pending = nextWatchEvent(iter, 20_000).then(
         (r) => ({ ok: true as const, r }),
         (err: unknown) => ({ ok: false as const, err }),
       );
@@ -336,7 +310,7 @@ export function lockContract(label: string, setup: () => Promise<ContractTarget>
       if (outcome.ok) {
         // A change may come first (the reset itself may be a write); the stream must still end in a reset.
         let r = outcome.r;
-        while (!r.done && r.value.kind === 'change') r = await nextEvent(iter, 20_000);
+        while (!r.done && r.value.kind === 'change') r = await nextWatchEvent(iter, 20_000);
         if (!r.done) expect(r.value.kind).toBe('reset');
       } else {
         expect(lock.classify(outcome.err)).toBe('transient');

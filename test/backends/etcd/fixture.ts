@@ -46,28 +46,8 @@ export async function eventually(
   }
 }
 
-/** The next watch event satisfying `pred`, within `ms`. */
-export async function until(
-  iter: AsyncIterator<LockEvent>,
-  pred: (e: LockEvent) => boolean,
-  ms = 30_000,
-): Promise<LockEvent> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    let timer: NodeJS.Timeout | undefined;
-    const r = await Promise.race([
-      iter.next(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no matching watch event within ${ms} ms`)),
-          Math.max(1, deadline - Date.now()),
-        );
-      }),
-    ]).finally(() => clearTimeout(timer));
-    if (r.done) throw new Error('watch ended');
-    if (pred(r.value)) return r.value;
-  }
-}
+/** The next watch event satisfying `pred`, within `ms` (default 30 s). */
+export { untilWatchEvent as until } from '../../support/watch.js';
 
 /** A watch of `lock` from `from`, aborted by one of `aborts` (the test's teardown aborts them). */
 export function follow(

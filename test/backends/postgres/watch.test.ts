@@ -18,6 +18,7 @@ import type {
 } from '../../../lib/election/port.js';
 import { startPostgres, type PostgresServer } from '../../support/postgres.js';
 import { waitFor } from '../../support/wait.js';
+import { untilWatchEvent } from '../../support/watch.js';
 
 const CALL = { timeoutMs: 10_000 };
 const silent = { log: () => {}, warn: () => {}, error: () => {} };
@@ -54,29 +55,6 @@ function follow(lock: ElectionLock, from: LockVersion): AsyncIterator<LockEvent>
   const abort = new AbortController();
   aborts.push(abort);
   return lock.watch(from, abort.signal)[Symbol.asyncIterator]();
-}
-
-/** The first event satisfying `pred`, within `ms` of real time. */
-async function until(
-  iter: AsyncIterator<LockEvent>,
-  pred: (e: LockEvent) => boolean,
-  ms = 20_000,
-): Promise<LockEvent> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    let timer: NodeJS.Timeout | undefined;
-    const r = await Promise.race([
-      iter.next(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no matching event within ${ms} ms`)),
-          deadline - Date.now(),
-        );
-      }),
-    ]).finally(() => clearTimeout(timer));
-    if (r.done) throw new Error('watch ended');
-    if (pred(r.value)) return r.value;
-  }
 }
 
 const isChange =
@@ -126,7 +104,7 @@ describe('postgres watch', () => {
       snapshot: { record: { state: 'held', termId: won.term.termId } },
     });
     expect(await master.release(won.term, CALL)).toBe('released');
-    await until(
+    await untilWatchEvent(
       second,
       isChange((s) => s.record?.state === 'released'),
     );
@@ -141,7 +119,7 @@ describe('postgres watch', () => {
     const events = follow(follower, base.version);
     const won = await master.create((await master.read(CALL)).version, CALL);
     if (won.kind !== 'won') throw new Error('not won');
-    await until(
+    await untilWatchEvent(
       events,
       isChange((s) => s.record?.termId === won.term.termId),
     );
@@ -153,7 +131,7 @@ describe('postgres watch', () => {
       [name],
     );
     expect(upd.rowCount).toBe(1);
-    const ev = await until(
+    const ev = await untilWatchEvent(
       events,
       isChange((s) => s.record?.state === 'released'),
     );
@@ -171,12 +149,12 @@ describe('postgres watch', () => {
     const events = follow(other, base.version);
     const won = await master.create((await master.read(CALL)).version, CALL);
     if (won.kind !== 'won') throw new Error('not won');
-    await until(
+    await untilWatchEvent(
       events,
       isChange((s) => s.record?.termId === won.term.termId),
     );
     // No renewal: the lease runs out by now() in the database; the watch reads again then.
-    const gone = await until(
+    const gone = await untilWatchEvent(
       events,
       isChange((s) => s.record === null),
     );
@@ -208,7 +186,7 @@ describe('postgres watch', () => {
     const again = await createPostgresStore(schema);
     stores.push(again);
     await again.openLock(request(name, '127.0.0.1:2', timing)); // creates the table anew
-    await until(events, (e) => e.kind === 'reset');
+    await untilWatchEvent(events, (e) => e.kind === 'reset');
     const after = await lock.read(CALL);
     expect(after.stateLost).toBe(true);
     expect(after.record).toBeNull();
