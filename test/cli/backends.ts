@@ -81,7 +81,7 @@ export function useBackend(
   const suite = { election: 0 } as BackendSuite;
   beforeAll(async () => {
     if (!skip) suite.backend = await start();
-  }, 120_000);
+  }, 180_000);
   afterAll(async () => {
     await suite.backend?.stop();
   });

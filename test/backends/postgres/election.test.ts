@@ -46,7 +46,7 @@ let seq = 0;
 
 beforeAll(async () => {
   server = await startPostgres();
-});
+}, 180_000);
 
 afterEach(async () => {
   for (const m of members) m.proxy.unblock();

@@ -46,7 +46,7 @@ async function store(
 
 beforeAll(async () => {
   server = await startPostgres();
-});
+}, 180_000);
 
 afterAll(async () => {
   for (const s of stores.splice(0)) await s.close();

@@ -63,7 +63,7 @@ const isChange =
 
 beforeAll(async () => {
   server = await startPostgres();
-});
+}, 180_000);
 
 afterEach(async () => {
   for (const a of aborts.splice(0)) a.abort();
