@@ -31,3 +31,10 @@ export {
 } from './decorators/election-event.decorators.js';
 export { MasterOnly } from './decorators/master-only.decorator.js';
 export { InjectMasterElection } from './decorators/inject-master-election.decorator.js';
+export {
+  MasterElectionGuard,
+  MasterElectionInterceptor,
+  MasterOnlyRoute,
+  NotMasterException,
+  UnknownRouteElectionError,
+} from './master-only-route.js';

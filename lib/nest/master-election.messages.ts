@@ -137,3 +137,6 @@ export const SKIPPED_FOR_TERM = (
 
 export const NO_ANSWER = (reason: string): string =>
   `it accepted the connection but did not answer (${reason}); is this a Doozer server, and is it overloaded?`;
+
+export const NO_SHUTDOWN_HOOKS = (names: readonly string[]): string =>
+  `${names.map((n) => `election "${n}"`).join(', ')}: nothing in this process handles SIGTERM, so on SIGTERM this replica exits without resigning and the others wait out its lease (leaseMs) before one takes over. Call app.enableShutdownHooks() (see docs/nest-module.md, "Shutdown and handover").`;
