@@ -1,10 +1,13 @@
 /**
  * One participant in its own OS process, for the crash-failover figure.
- * Prints `{"ev":"ready"}` once started and `{"ev":"master","t":...}` on each
- * becomeMaster (`t`: CLOCK_MONOTONIC ms, comparable with the parent's).
+ * Prints `{"ev":"ready"}` once started, `{"ev":"master"}` on each
+ * becomeMaster, `{"ev":"slave","master":...}` on each becomeSlave, and
+ * `{"ev":"resigning"}` just before it obeys `resign` on stdin; each line has
+ * `t` (CLOCK_MONOTONIC ms, comparable with the parent's). SIGTERM closes.
  *
  *   node child.js <doozer|etcd|postgres> <uri> <name> <address> <leaseMs> <renewDeadlineMs> <retryPeriodMs>
  */
+import { createInterface } from 'node:readline';
 import { MasterElection, systemClock } from '../../lib/election/index.js';
 import { BACKENDS, connectStore, type BackendName } from './connect.js';
 
@@ -27,11 +30,16 @@ const election = await MasterElection.open(connection.store, {
   logger: { log: () => {}, warn: () => {}, error: (m: string) => process.stderr.write(`${m}\n`) },
   receiver: {
     becomeMaster: () => emit({ ev: 'master' }),
-    becomeSlave: () => {},
+    becomeSlave: (master: string) => emit({ ev: 'slave', master }),
   },
 });
 await election.start();
 emit({ ev: 'ready' });
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line !== 'resign') return;
+  emit({ ev: 'resigning' });
+  void election.resign();
+});
 process.on('SIGTERM', () => {
   void election
     .close()

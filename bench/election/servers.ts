@@ -126,7 +126,8 @@ async function postgres(): Promise<BenchBackend> {
   };
   return {
     name: 'postgres',
-    requestsAre: "queries the participants' stores sent (their own count: reads and writes)",
+    requestsAre:
+      "queries the participants' stores sent on their pools (the store's own count: reads and writes; not the LISTEN connection's keep-alive)",
     shortestTiming: SHORT,
     emptyStoreIs: "a fresh election name on the run's server (no row for it)",
     server: () => Promise.resolve(shared),
