@@ -99,6 +99,7 @@ export class MemoryElectionStore implements ElectionStore {
   private readonly entries = new Map<string, Entry>();
   private readonly listeners = new Set<Listener>();
   private readonly resetListeners = new Set<(reason: string) => void>();
+  private watchesFail = false;
   private epoch = 1;
   private rev = 0;
   private paused: { promise: Promise<void>; resume: () => void } | null = null;
@@ -177,6 +178,24 @@ export class MemoryElectionStore implements ElectionStore {
    * the next read of each lock reports `stateLost`.
    */
   reset(options: { loseState?: boolean } = {}): void {
+    this.resetAll(options);
+  }
+
+  /**
+   * While `on`, every watch ends with a `reset` as soon as it starts (a
+   * store whose watch streams keep failing), reads still succeed.
+   */
+  resetEveryWatch(on: boolean): void {
+    this.watchesFail = on;
+    if (on) this.resetAll({});
+  }
+
+  /** @internal Whether {@link resetEveryWatch} is on. */
+  get watchesFailAtOnce(): boolean {
+    return this.watchesFail;
+  }
+
+  private resetAll(options: { loseState?: boolean }): void {
     if (options.loseState) {
       for (const e of this.entries.values()) this.clock.clearTimer(e.expiry);
       this.entries.clear();
@@ -358,6 +377,7 @@ class MemoryLock implements ElectionLock {
     let wake: (() => void) | null = null;
     let reset: string | null =
       base.epoch === this.store.currentEpoch ? null : 'store lost its state';
+    if (this.store.watchesFailAtOnce) reset ??= 'the watch stream failed';
     const poke = (): void => {
       wake?.();
       wake = null;

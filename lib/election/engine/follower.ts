@@ -1,7 +1,9 @@
 /**
  * Follows one election through its lock: a read, then the watch from the
  * version read, and after a reset (or a watch that fails) a read again,
- * retried with backoff until it works. Everything it learns goes to its
+ * retried with backoff until it works. A watch that keeps ending soon after
+ * it starts (a stream that fails at once) is followed again with the same
+ * backoff, so a failing store is never read in a tight loop. Everything it learns goes to its
  * {@link FollowerSink} in store order, synchronously.
  */
 import { backoffDelay, type BackoffPolicy } from '../../shared/backoff.js';
@@ -26,6 +28,8 @@ export class Follower {
   private abort: AbortController | null = null;
   private resyncing: Promise<void> | null = null;
   private stopped = false;
+  /** Watches in a row that ended within `retry.maxDelayMs` of their start. */
+  private shortWatches = 0;
   private readonly retry: BackoffPolicy;
 
   constructor(
@@ -87,6 +91,7 @@ export class Follower {
   private async follow(epoch: number, from: LockVersion): Promise<void> {
     const abort = new AbortController();
     this.abort = abort;
+    const began = this.timers.now();
     try {
       for await (const ev of this.lock.watch(from, abort.signal)) {
         if (this.stopped || epoch !== this.epoch) return;
@@ -104,6 +109,14 @@ export class Follower {
       this.notes.debug(`watch interrupted: ${describe(err)}`);
     }
     if (this.stopped || abort.signal.aborted || epoch !== this.epoch) return;
+    const short = this.timers.now() - began < this.retry.maxDelayMs;
+    this.shortWatches = short ? this.shortWatches + 1 : 0;
+    if (this.shortWatches > 1) {
+      // The second short watch in a row: back off before reading again.
+      this.sink.unsynced();
+      await this.timers.sleep(backoffDelay(this.retry, this.shortWatches - 2)).promise;
+      if (this.stopped || epoch !== this.epoch) return;
+    }
     void this.resync();
   }
 }

@@ -13,6 +13,11 @@ export class Timers {
 
   constructor(private readonly clock: Clock) {}
 
+  /** The clock's time, in ms. */
+  now(): number {
+    return this.clock.now();
+  }
+
   /** Calls `fn` after `ms` (at least 0), replacing a timer of the same name. */
   set(name: string, ms: number, fn: () => void): void {
     if (this.closed) return;
