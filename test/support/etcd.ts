@@ -37,7 +37,8 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-function healthy(port: number): Promise<boolean> {
+/** Whether the member on client port `port` answers `/health` with health true (it has a leader). */
+export function healthy(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const req = get(
       { host: '127.0.0.1', port, path: '/health', agent: false, timeout: 2000 },
