@@ -55,6 +55,8 @@ export class MasterPart {
           'become-master-timeout',
           `becomeMaster of term ${overdue.token} is still running past becomeMasterTimeoutMs`,
         );
+        this.sitOut(); // (the win cleared it)
+        r.evaluate();
         return;
       }
       // Master from here on: isMaster() and the state say so from this call.
@@ -102,8 +104,7 @@ export class MasterPart {
     const entry = { token: term.token, since };
     this.overdueCall = entry;
     r.notes.report(new BecomeMasterTimeoutError(limit, term.token));
-    // Out of the election while the call runs (see caughtUp): no create, no depose-and-create.
-    r.abstain = { until: since + MAX_DURATION_MS, afterToken: Number.MAX_SAFE_INTEGER };
+    this.sitOut();
     if (this.current(term)) {
       void this.stepDown(
         'become-master-timeout',
@@ -135,6 +136,12 @@ export class MasterPart {
       r.evaluate();
       r.publish();
     });
+  }
+
+  /** Out of the election while a `becomeMaster` is overdue: no create (a new term by others does not end it). */
+  private sitOut(): void {
+    const r = this.r;
+    r.abstain = { until: r.now + MAX_DURATION_MS, afterToken: Number.MAX_SAFE_INTEGER };
   }
 
   /**
