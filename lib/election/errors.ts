@@ -31,6 +31,8 @@ export type StepDownReason =
   | 'renew-deadline'
   /** `becomeMaster` threw or rejected. */
   | 'become-master-failed'
+  /** `becomeMaster` had not settled within `becomeMasterTimeoutMs`. */
+  | 'become-master-timeout'
   /** The server's store went back in time (state lost): every term ends. */
   | 'store-reset'
   /** The election stopped for a fatal error. */
@@ -49,6 +51,25 @@ export class MasterStepDownError extends ElectionError {
     message: string,
   ) {
     super(`stepped down from master term ${fencingToken}: ${message}`);
+  }
+}
+
+/**
+ * `becomeMaster` had not settled within `becomeMasterTimeoutMs`: reported
+ * through `electionError`. The term was given up so that another participant
+ * can take over; this one does not take part until that call settles.
+ */
+export class BecomeMasterTimeoutError extends ElectionError {
+  override name = 'BecomeMasterTimeoutError';
+  constructor(
+    /** The bound it exceeded (`becomeMasterTimeoutMs`). */
+    readonly timeoutMs: number,
+    /** The fencing token of the term it was called for. */
+    readonly fencingToken: number,
+  ) {
+    super(
+      `becomeMaster has not completed within ${timeoutMs} ms (becomeMasterTimeoutMs) in term ${fencingToken}; the term is given up so that another participant can take over`,
+    );
   }
 }
 

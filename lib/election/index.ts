@@ -7,6 +7,7 @@ export {
 } from './engine/index.js';
 export { systemClock, type Clock } from './clock.js';
 export {
+  BecomeMasterTimeoutError,
   ElectionError,
   ElectionConfigError,
   ElectionFatalError,

@@ -19,6 +19,7 @@ export interface ResolvedElectionOptions {
   readonly retryPeriodMs: number;
   readonly electionJitterMs: number | undefined;
   readonly respectLeaselessMaster: boolean;
+  readonly becomeMasterTimeoutMs: number;
   readonly beforeRelease: MasterElectionOptions['beforeRelease'];
   readonly logger: ElectionLogger;
   readonly clock: Clock;
@@ -95,12 +96,19 @@ export function resolveElectionOptions(
       `must be less than retryPeriodMs (${electionJitterMs} >= ${retryPeriodMs})`,
     );
   }
+  // As the Nest layer's option of the same name: by default the renew deadline.
+  const becomeMasterTimeoutMs = duration(
+    'becomeMasterTimeoutMs',
+    options.becomeMasterTimeoutMs,
+    renewDeadlineMs,
+  );
   return {
     leaseMs,
     renewDeadlineMs,
     retryPeriodMs,
     electionJitterMs,
     respectLeaselessMaster: options.respectLeaselessMaster ?? false,
+    becomeMasterTimeoutMs,
     beforeRelease: options.beforeRelease,
     logger: options.logger ? guardLogger(options.logger) : quietLogger,
     clock: options.clock ?? systemClock,

@@ -34,7 +34,9 @@ export interface MasterElectionEventReceiver {
   /**
    * This process has been elected master. If it throws or rejects, the error
    * is reported through `electionError` and a new election is forced (this
-   * process sits that one out).
+   * process sits that one out). A promise it returns must settle within
+   * `becomeMasterTimeoutMs`, or the term is given up (see that option); stop
+   * the term's work on `term.signal`.
    */
   becomeMaster(term: MasterTerm): void | Promise<void>;
   /**
@@ -96,6 +98,18 @@ export interface MasterElectionOptions {
    * docs/election-protocol.md).
    */
   respectLeaselessMaster?: boolean;
+  /**
+   * The longest `becomeMaster` may take. A `becomeMaster` whose promise has
+   * not settled by then is reported through `electionError` (a
+   * `BecomeMasterTimeoutError`), its term's signal aborts and the term
+   * is given up (released, so another participant takes over at once);
+   * `health()` reports unhealthy and this participant does not take part in
+   * the election until that promise settles (and, as after a failed
+   * `becomeMaster`, for the rest of `leaseMs` after the bound passed, unless
+   * a new term begins meanwhile). A `becomeMaster` that settles in time
+   * changes nothing. Default `renewDeadlineMs`.
+   */
+  becomeMasterTimeoutMs?: number;
   /**
    * Called the moment a master term ends (its signal has just aborted). The
    * lease is released, letting another process take over at once, only after

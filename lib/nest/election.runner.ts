@@ -9,6 +9,7 @@ import {
   type MasterTerm,
 } from '../election/index.js';
 import { MasterElectionClient } from '../backends/doozer/index.js';
+import { MAX_DURATION_MS } from '../shared/duration.js';
 import { BecomeMasterRunner } from './become-master.runner.js';
 import { FailureBackoff } from './failure-backoff.js';
 import {
@@ -147,6 +148,12 @@ export class ElectionRunner {
     const generation = ++this.generation;
     const election = await MasterElectionClient.open(store, {
       ...this.opts.election,
+      // The handlers are bounded here (BecomeMasterRunner), and the receiver's
+      // becomeMaster settles at that bound: the engine's own bound only backs it up.
+      becomeMasterTimeoutMs: Math.min(
+        MAX_DURATION_MS,
+        this.opts.becomeMasterTimeoutMs + this.opts.renewDeadlineMs,
+      ),
       logger: this.log,
       beforeRelease: (term) => this.gate.drain(term),
       name: this.name,

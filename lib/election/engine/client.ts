@@ -239,20 +239,23 @@ export class MasterElection {
 
   /**
    * Health, for probes: unhealthy when stopped, disconnected, resynchronising,
-   * or a master whose renew deadline has passed without it stepping down
-   * (stuck). The role is the state as last published. No side effects.
+   * a master whose renew deadline has passed without it stepping down
+   * (stuck), or while `becomeMaster` runs past `becomeMasterTimeoutMs`. The
+   * role is the state as last published. No side effects.
    */
   health(): ElectionHealth {
     const s = this.subject.getValue();
     const status = this.lock.status();
-    const reason = unhealthyReason(
-      this.runner.phase,
-      this.runner.view(),
-      status,
-      this.lock.backend,
-      this.opts.retryPeriodMs,
-      this.opts.clock.now(),
-    );
+    const reason =
+      (this.runner.stopped ? undefined : this.runner.master.overdueReason()) ??
+      unhealthyReason(
+        this.runner.phase,
+        this.runner.view(),
+        status,
+        this.lock.backend,
+        this.opts.retryPeriodMs,
+        this.opts.clock.now(),
+      );
     return {
       healthy: reason === undefined,
       ...s,

@@ -1,11 +1,14 @@
 /**
- * The master's part of the runner: announcing a won term, renewing it,
- * stepping down, and giving ended terms back (after `beforeRelease`),
- * retried until the store confirms.
+ * The master's part of the runner: announcing a won term (with
+ * `becomeMaster` bounded by `becomeMasterTimeoutMs`), renewing it, stepping
+ * down, and giving ended terms back (after `beforeRelease`), retried until
+ * the store confirms.
  */
 import { jittered } from '../../shared/backoff.js';
-import { MasterStepDownError, type StepDownReason } from '../errors.js';
+import { MAX_DURATION_MS } from '../../shared/duration.js';
+import { BecomeMasterTimeoutError, MasterStepDownError, type StepDownReason } from '../errors.js';
 import type { LockTerm, RenewResult } from '../port.js';
+import type { MasterElectionEventReceiver } from '../types.js';
 import type { Phase } from './decide.js';
 import { describe } from './notifier.js';
 import type { ElectionRunner } from './runner.js';
@@ -31,6 +34,8 @@ const ABSTAIN_AFTER: ReadonlySet<StepDownReason> = new Set(['resigned', 'become-
 
 export class MasterPart {
   private readonly cleanups = new Map<string, Cleanup>();
+  /** A `becomeMaster` still running past `becomeMasterTimeoutMs`: its term, and when the bound passed. */
+  private overdueCall: { readonly token: number; readonly since: number } | undefined;
 
   constructor(private readonly r: ElectionRunner) {}
 
@@ -42,20 +47,112 @@ export class MasterPart {
     r.notes.deliver('becomeMaster', async (receiver) => {
       // The term may have ended while earlier notifications were delivered.
       if (!this.current(term) || !term.inForce()) return;
+      const overdue = this.overdueCall;
+      if (overdue) {
+        // (Won while a create was in flight as the bound passed.) Never two
+        // becomeMaster calls at once: give it back unannounced.
+        void this.stepDown(
+          'become-master-timeout',
+          `becomeMaster of term ${overdue.token} is still running past becomeMasterTimeoutMs`,
+        );
+        this.sitOut(); // (the win cleared it)
+        r.evaluate();
+        return;
+      }
       // Master from here on: isMaster() and the state say so from this call.
       term.announced = true;
       r.publish();
-      try {
-        await receiver.becomeMaster(term.view);
-      } catch (err) {
-        r.notes.report(err);
-        if (this.current(term)) {
-          void this.stepDown('become-master-failed', `becomeMaster failed: ${describe(err)}`);
-        }
-      }
+      await this.callBecomeMaster(receiver, term);
     });
     r.evaluate();
     r.publish();
+  }
+
+  /**
+   * Calls `becomeMaster`, for at most `becomeMasterTimeoutMs`. Past that
+   * the call is left running: it is reported, the term is given up, and this
+   * participant sits out until the call settles (the notifications go on).
+   */
+  private async callBecomeMaster(
+    receiver: MasterElectionEventReceiver,
+    term: ActiveTerm,
+  ): Promise<void> {
+    const r = this.r;
+    const limit = r.opts.becomeMasterTimeoutMs;
+    const call = (async () => receiver.becomeMaster(term.view))().then(
+      () => ({ ok: true as const }),
+      (err: unknown) => ({ ok: false as const, err }),
+    );
+    if (!(await r.timers.bound(call, limit))) {
+      if (r.stopped) return; // close(): the timers were closed, not the bound passed
+      this.overdue(term, call);
+      return;
+    }
+    const outcome = await call;
+    if (outcome.ok) return;
+    r.notes.report(outcome.err);
+    if (this.current(term)) {
+      void this.stepDown('become-master-failed', `becomeMaster failed: ${describe(outcome.err)}`);
+    }
+  }
+
+  /** `becomeMaster` of `term` overran its bound: report, give the term up, sit out until it settles. */
+  private overdue(term: ActiveTerm, call: Promise<{ ok: boolean; err?: unknown }>): void {
+    const r = this.r;
+    const limit = r.opts.becomeMasterTimeoutMs;
+    const since = r.now;
+    const entry = { token: term.token, since };
+    this.overdueCall = entry;
+    r.notes.report(new BecomeMasterTimeoutError(limit, term.token));
+    this.sitOut();
+    if (this.current(term)) {
+      void this.stepDown(
+        'become-master-timeout',
+        `becomeMaster has not completed within ${limit} ms (becomeMasterTimeoutMs)`,
+      );
+    } else {
+      r.evaluate();
+      r.publish();
+    }
+    void call.then((outcome) => {
+      if (this.overdueCall !== entry) return;
+      this.overdueCall = undefined;
+      const lateMs = Math.round(r.now - since);
+      if (outcome.ok) {
+        r.notes.warn(
+          `becomeMaster of term ${term.token} completed ${lateMs} ms after its bound (becomeMasterTimeoutMs); its term had been given up`,
+        );
+      } else {
+        r.notes.warn(
+          `becomeMaster of term ${term.token} failed ${lateMs} ms after its bound (becomeMasterTimeoutMs): ${describe(outcome.err)}`,
+        );
+      }
+      if (r.stopped) return;
+      // Then as after a failed becomeMaster: the rest of leaseMs from the
+      // bound, unless a newer term has begun meanwhile.
+      const until = since + r.opts.leaseMs;
+      const newer = (r.snapshot?.record?.token ?? 0) > term.token;
+      r.abstain = !newer && r.now < until ? { until, afterToken: term.token } : null;
+      r.evaluate();
+      r.publish();
+    });
+  }
+
+  /** Out of the election while a `becomeMaster` is overdue: no create (a new term by others does not end it). */
+  private sitOut(): void {
+    const r = this.r;
+    r.abstain = { until: r.now + MAX_DURATION_MS, afterToken: Number.MAX_SAFE_INTEGER };
+  }
+
+  /**
+   * Why this participant is out of the election because `becomeMaster` is
+   * overdue, or `undefined` when it is not (for `health()`).
+   */
+  overdueReason(): string | undefined {
+    const o = this.overdueCall;
+    if (!o) return undefined;
+    const ms = Math.round(this.r.now - o.since);
+    return `becomeMaster of term ${o.token} still running ${ms} ms past becomeMasterTimeoutMs (${this.r.opts.becomeMasterTimeoutMs} ms); this process does not take part until it settles`;
   }
 
   /** Whether `term` is the runner's current term. */
@@ -165,7 +262,8 @@ export class MasterPart {
         `term ${term.token} ended before becomeMaster could be called (a notification handler is still running); it is given back`,
       );
     }
-    if (ABSTAIN_AFTER.has(reason) || !term.announced) {
+    // (While a becomeMaster is overdue, this participant sits out already: see overdue().)
+    if ((ABSTAIN_AFTER.has(reason) || !term.announced) && !this.overdueCall) {
       r.abstain = { until: r.now + r.opts.leaseMs, afterToken: term.token };
     }
     // Losing the term is an error; a new election is not. A term that was
