@@ -92,6 +92,7 @@ class ElectRunCommand {
         log: this.log,
         env,
         onUnexpectedExit: (exit) => this.childExited(exit),
+        onDeadlineStop: () => this.childStoppedAtDeadline(),
       });
     }
   }
@@ -303,6 +304,25 @@ class ElectRunCommand {
     }
     this.log.log(`the supervised command ended by itself (status ${exit.status}): resigning`);
     this.shutdown(exit.status, 'the supervised command ended');
+  }
+
+  /**
+   * The watchdog stopped the child at the term's renew deadline. Normally
+   * the term has ended too (this process was frozen, or its renewals
+   * failed). If it is still valid here (the watchdog's deadline feeds came
+   * late), this process is master with no leader-only work running: it gives
+   * the term up, so that a new election (which it may win again, restarting
+   * the child) replaces it, rather than holding mastership idle.
+   */
+  private childStoppedAtDeadline(): void {
+    const election = this.election;
+    if (this.shuttingDown || !election?.currentTerm?.isValid()) return;
+    this.log.warn(
+      'the watchdog stopped the supervised command while this term is still valid: giving the term up',
+    );
+    election.forceMasterElection().catch((e: unknown) => {
+      this.log.warn(`could not give the term up: ${describe(e)}`);
+    });
   }
 
   // ---------------------------------------------------------------- shutdown

@@ -40,6 +40,8 @@ export interface ChildExit {
   readonly requested: boolean;
   /** True when the watchdog itself died (killed from outside) without reporting the command's end. */
   readonly watchdogLost?: boolean;
+  /** True when its watchdog stopped it because the term's renew deadline passed unfed. */
+  readonly deadlinePassed?: boolean;
 }
 
 /** Options of a {@link ChildSupervisor}. */
@@ -54,6 +56,12 @@ export interface ChildSupervisorOptions {
   readonly log: CliLogger;
   /** Called when a child exits without having been asked to stop. */
   readonly onUnexpectedExit: (exit: ChildExit) => void;
+  /**
+   * Called when the watchdog stopped a child because the term's renew
+   * deadline passed unfed, once the child is gone (the caller checks
+   * whether its term really ended).
+   */
+  readonly onDeadlineStop?: (exit: ChildExit) => void;
   /** The environment the child's own variables are added to. Default `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
   /** The watchdog program. Default {@link watchdogScript}. */
@@ -82,6 +90,8 @@ class SupervisedChild {
   readonly exited: Promise<ChildExit>;
   exit: ChildExit | undefined;
   requested = false;
+  /** Whether its watchdog reported stopping it because the deadline passed. */
+  deadlinePassed = false;
   private stopped: Promise<ChildExit> | undefined;
   private killTimer: NodeJS.Timeout | undefined;
   private killed = false;
@@ -115,6 +125,7 @@ class SupervisedChild {
           log.error(`cannot start ${label}: ${r.message}`);
         } else if (r?.kind === 'expired') {
           this.requested = true;
+          if (r.why === 'deadline') this.deadlinePassed = true;
           log.warn(
             r.why === 'deadline'
               ? `the watchdog stops ${label} (process group ${this.pid}): the term's renew deadline passed`
@@ -128,7 +139,12 @@ class SupervisedChild {
     this.exited = new Promise<ChildExit>((resolve) => {
       const done = (exit: Omit<ChildExit, 'pid' | 'requested'>): void => {
         if (this.exit) return;
-        this.exit = { pid: this.commandPid, requested: this.requested, ...exit };
+        this.exit = {
+          pid: this.commandPid,
+          requested: this.requested,
+          ...(this.deadlinePassed ? { deadlinePassed: true } : {}),
+          ...exit,
+        };
         resolve(this.exit);
       };
       // 'close': the watchdog has exited and every report it sent has been read.
@@ -288,6 +304,7 @@ export class ChildSupervisor {
       }
       if (!child.alive) this.children.delete(child);
       if (!exit.requested) this.opts.onUnexpectedExit(exit);
+      else if (exit.deadlinePassed) this.opts.onDeadlineStop?.(exit);
     });
   }
 

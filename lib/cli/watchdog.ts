@@ -144,6 +144,8 @@ export function runWatchdog(config: WatchdogConfig): void {
   let deadline = config.deadline;
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
+  /** A past deadline seen, to be checked again once pending feeds are read. */
+  let recheck = false;
   let childExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
   const finish = (): void => {
@@ -178,8 +180,19 @@ export function runWatchdog(config: WatchdogConfig): void {
     clearTimeout(timer);
     if (stopping) return;
     const left = deadline - monotonicNow();
-    if (left <= 0) stop('deadline');
-    else timer = setTimeout(arm, left); // checks the clock again when it fires
+    if (left > 0) {
+      timer = setTimeout(arm, left); // checks the clock again when it fires
+    } else if (!recheck) {
+      // Past the deadline, perhaps only because this process was slow (a
+      // spawn on a loaded machine) while later feeds wait unread in the
+      // pipe: let one turn of the event loop read them, then decide.
+      recheck = true;
+      setImmediate(() => {
+        recheck = false;
+        if (deadline - monotonicNow() <= 0) stop('deadline');
+        else arm();
+      });
+    } // else a check is already due on the next turn
   };
 
   const lines = createInterface({ input: channel });
