@@ -205,7 +205,7 @@ describe('fault suite (participants in separate processes)', () => {
     const timing = { leaseMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 };
     fleet = new Fleet(server.uri, NAME, timing);
     const addresses = Array.from({ length: 20 }, (_, i) => `127.0.0.1:${100 + i}`);
-    await Promise.all(addresses.map((a) => fleet.spawn(a)));
+    await Promise.all(addresses.map((a) => fleet.spawn(a, [], 150_000)));
     const started = fleet.fault('all started');
     await fleet.until(() => fleet.master() !== undefined, 'a master');
     // An empty store: the missing lease is waited out once (leaseMs), then one wins.
@@ -223,7 +223,7 @@ describe('fault suite (participants in separate processes)', () => {
     expect(next.address).not.toBe(first);
     await fleet.until(() => allFollow(addresses, next.address), 'every participant to follow');
     expect(fleet.events.filter((e) => e.ev === 'master' && e.t > resigned)).toHaveLength(1);
-  });
+  }, 300_000);
 
   it('becomeMaster throwing forces an election that another participant wins', async () => {
     await fleet.spawn('127.0.0.1:1', ['--fail-become-master']);

@@ -51,8 +51,12 @@ export class Fleet {
     private readonly participant: string = PARTICIPANT,
   ) {}
 
-  /** Starts a participant and resolves once it has joined the election. */
-  async spawn(address: string, flags: string[] = []): Promise<void> {
+  /**
+   * Starts a participant and resolves once it has joined the election
+   * (within `joinTimeoutMs`: many Node processes booting at once on two
+   * cores can take far longer than one).
+   */
+  async spawn(address: string, flags: string[] = [], joinTimeoutMs = 30_000): Promise<void> {
     const { leaseMs, renewDeadlineMs, retryPeriodMs } = this.timing;
     const child = spawn(
       process.execPath,
@@ -81,6 +85,7 @@ export class Fleet {
       () =>
         this.events.some((e) => e.address === address && (e.ev === 'ready' || e.ev === 'fatal')),
       `${address} to join`,
+      joinTimeoutMs,
     );
   }
 
