@@ -10,6 +10,10 @@ const PARTICIPANT = fileURLToPath(
 export const ETCD_PARTICIPANT = fileURLToPath(
   new URL('../../dist/test/fixtures/etcd-participant.js', import.meta.url),
 );
+/** The PostgreSQL participant (test/fixtures/postgres-participant.ts, compiled). */
+export const POSTGRES_PARTICIPANT = fileURLToPath(
+  new URL('../../dist/test/fixtures/postgres-participant.js', import.meta.url),
+);
 
 /** A line printed by a participant, or a fault injected by the test. */
 export interface FleetEvent {
@@ -51,8 +55,12 @@ export class Fleet {
     private readonly participant: string = PARTICIPANT,
   ) {}
 
-  /** Starts a participant and resolves once it has joined the election. */
-  async spawn(address: string, flags: string[] = []): Promise<void> {
+  /**
+   * Starts a participant and resolves once it has joined the election (or
+   * rejects after `joinTimeoutMs`: many processes booting at once on a loaded
+   * machine may need more than the default).
+   */
+  async spawn(address: string, flags: string[] = [], joinTimeoutMs = 30_000): Promise<void> {
     const { leaseMs, renewDeadlineMs, retryPeriodMs } = this.timing;
     const child = spawn(
       process.execPath,
@@ -81,6 +89,7 @@ export class Fleet {
       () =>
         this.events.some((e) => e.address === address && (e.ev === 'ready' || e.ev === 'fatal')),
       `${address} to join`,
+      joinTimeoutMs,
     );
   }
 
