@@ -169,6 +169,14 @@ describe('fault suite on PostgreSQL (participants in separate processes)', () =>
     const { f } = await threeAndAMaster();
     for (let i = 0; i < 3; i++) {
       const before = await settledOn(f, THREE);
+      // Its LISTEN connection is opened again after a reset: wait for it and a query connection.
+      await eventually(async () => {
+        const c = await db.query<{ listen: number; queries: number }>(
+          'SELECT count(*) FILTER (WHERE application_name = $1)::int AS listen, count(*) FILTER (WHERE application_name = $2)::int AS queries FROM pg_stat_activity',
+          [`nme ${before.holder} (listen)`, `nme ${before.holder}`],
+        );
+        return c.rows[0]!.listen === 1 && c.rows[0]!.queries >= 1;
+      }, "the master's LISTEN and query connections");
       const t = f.fault(`terminate ${before.holder}'s connections`);
       const killed = await db.query<{ ok: boolean }>(
         'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name LIKE $1',
