@@ -248,7 +248,13 @@ describe('fault suite on PostgreSQL (participants in separate processes)', () =>
     await f.until(() => f.master() !== undefined, 'a master', 60_000);
     const first = f.master()!;
     await f.until(() => allFollow(f, addresses, first), 'every participant to follow the master');
-    expect(f.events.filter((e) => e.ev === 'master')).toHaveLength(1);
+    // One master now. (A master starved of CPU during the boot may miss its
+    // renew deadline and step down first, a correct step-down: the overlap
+    // checker holds any earlier term to have ended before the next began.)
+    expect(
+      f.intervals().filter((i) => i.end === Infinity),
+      f.dump(),
+    ).toHaveLength(1);
     expect(f.events.filter((e) => e.ev === 'fatal')).toEqual([]);
     expect(await row()).toMatchObject({ holder: first, state: 'held' });
     // It resigns: the other nineteen hear the release by NOTIFY and run together.
@@ -257,6 +263,9 @@ describe('fault suite on PostgreSQL (participants in separate processes)', () =>
     const next = await f.nextMasterAfter(resigned);
     expect(next.address).not.toBe(first);
     await f.until(() => allFollow(f, addresses, next.address), 'every participant to follow');
-    expect(f.events.filter((e) => e.ev === 'master' && e.t > resigned)).toHaveLength(1);
+    expect(
+      f.events.filter((e) => e.ev === 'master' && e.t > resigned),
+      f.dump(),
+    ).toHaveLength(1);
   }, 180_000);
 });
