@@ -10,6 +10,10 @@ const PARTICIPANT = fileURLToPath(
 export const ETCD_PARTICIPANT = fileURLToPath(
   new URL('../../dist/test/fixtures/etcd-participant.js', import.meta.url),
 );
+/** The PostgreSQL participant (test/fixtures/postgres-participant.ts, compiled). */
+export const POSTGRES_PARTICIPANT = fileURLToPath(
+  new URL('../../dist/test/fixtures/postgres-participant.js', import.meta.url),
+);
 
 /** A line printed by a participant, or a fault injected by the test. */
 export interface FleetEvent {

@@ -117,7 +117,11 @@ export class Listener {
       if (msg.channel === this.channel && msg.payload) this.dispatch(msg.payload);
     });
     try {
-      await client.query(`SET application_name = '${this.applicationName} (listen)'`);
+      // A bound parameter: the name may hold any printable character, a quote included.
+      await client.query({
+        text: "SELECT set_config('application_name', $1, false)",
+        values: [`${this.applicationName} (listen)`],
+      });
       await client.query(`LISTEN ${quoteIdent(this.channel)}`);
     } catch (err) {
       client.removeAllListeners();

@@ -15,6 +15,7 @@ import {
 } from '../../../lib/backends/postgres/index.js';
 import { systemClock } from '../../../lib/election/clock.js';
 import { ElectionConfigError } from '../../../lib/election/errors.js';
+import { MasterElection } from '../../../lib/election/index.js';
 import type { LockRequest } from '../../../lib/election/port.js';
 import { startPostgres, type PostgresServer } from '../../support/postgres.js';
 
@@ -122,6 +123,54 @@ describe('postgres store: options and bad input', () => {
     expect(String(err)).toContain('npm install pg-not-installed-here');
     expect((await loadPg()).Pool).toBe(pg.Pool);
   });
+
+  it('names that are valid identifiers but SQL keywords or mixed case are quoted, never interpolated bare', async () => {
+    const s = await store({ connectionString: server.url, schema: 'Order', table: 'select' });
+    const lock = await s.openLock(request('quoted'));
+    expect((await lock.create((await lock.read(CALL)).version, CALL)).kind).toBe('won');
+    expect(await exists('"Order"."select"')).toBe(true);
+    expect(await exists('"Order"."select_seq"')).toBe(true);
+    // Unquoted, "Order" would have been folded to order (and select is not a table name at all).
+    expect(await exists('"order"."select"')).toBe(false);
+  });
+
+  it('an application name with a quote is sent as a value, never as SQL', async () => {
+    const applicationName = "x'; CREATE TABLE injected (n int); --";
+    const s = await createPostgresStore({ connectionString: server.url, applicationName });
+    try {
+      const lock = await s.openLock(request('app-name'));
+      const base = await lock.read(CALL);
+      const iter = lock.watch(base.version, new AbortController().signal)[Symbol.asyncIterator]();
+      const next = iter.next();
+      await lock.create(base.version, CALL);
+      expect((await next).value).toMatchObject({ kind: 'change' }); // the LISTEN connection is up
+      expect(await exists('public.injected')).toBe(false);
+      const names = await server.query<{ application_name: string }>(
+        'SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $1',
+        ['x%'],
+      );
+      expect(names.rows.map((r) => r.application_name)).toContain(`${applicationName} (listen)`);
+      await lock.close();
+    } finally {
+      await s.close(); // its LISTEN connection must not count in the app-pool test below
+    }
+  });
+
+  it('a wrong password makes MasterElection.open fail at once with a fatal typed error, without the password', async () => {
+    const wrong = server.url.replace(server.password, `${server.password}-wrong`);
+    const s = await store({ connectionString: wrong });
+    const err = await MasterElection.open(s, {
+      name: 'wrong-password',
+      address: '127.0.0.1:1',
+      logger,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PostgresStoreError);
+    expect((err as PostgresStoreError).kind).toBe('fatal');
+    expect((err as PostgresStoreError).code).toBe('28P01');
+    expect(`${String(err)} ${(err as Error).stack} ${JSON.stringify(err)}`).not.toContain(
+      server.password,
+    );
+  });
 });
 
 describe('postgres store: schema', () => {
@@ -157,6 +206,7 @@ describe('postgres store: schema', () => {
     expect((err as PostgresSchemaMissingError).object).toBe('schema "migrated"');
     expect(String(err)).toContain('"migrated"."elections"');
     expect((err as PostgresStoreError).kind).toBe('fatal');
+    expect(`${String(err)} ${JSON.stringify(err)}`).not.toContain(server.password);
     const ns = await server.query("SELECT 1 FROM pg_namespace WHERE nspname = 'migrated'");
     expect(ns.rowCount).toBe(0);
 
@@ -207,6 +257,51 @@ describe('postgres store: the application pool', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
       expect(pool.ended).toBe(false);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('an election on the app pool: the app queries while it is master, and closing the election and the store leaves the pool serving', async () => {
+    const pool = new pg.Pool({ connectionString: server.url, max: 3 });
+    pool.on('error', () => {});
+    try {
+      await pool.query('CREATE TABLE IF NOT EXISTS app_jobs (n int)');
+      const s = await createPostgresStore({ pool });
+      let token = 0;
+      const election = await MasterElection.open(s, {
+        name: 'app-pool-election',
+        address: '127.0.0.1:7',
+        leaseMs: 3_000,
+        renewDeadlineMs: 2_000,
+        retryPeriodMs: 200,
+        logger,
+        receiver: { becomeMaster: (t) => void (token = t.fencingToken), becomeSlave: () => {} },
+      });
+      await election.start();
+      const deadline = Date.now() + 30_000;
+      while (!election.isMaster()) {
+        if (Date.now() > deadline) throw new Error('not master within 30 s');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // The app's work, fenced by the term's token, on the same pool, while renewals run.
+      const writes = s.stats.writes;
+      for (let i = 0; s.stats.writes < writes + 3 || i < 10; i++) {
+        await pool.query('INSERT INTO app_jobs VALUES ($1)', [token]);
+      }
+      expect(election.isMaster()).toBe(true);
+      await election.close();
+      await s.close();
+      expect(pool.ended).toBe(false);
+      const r = await pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM app_jobs WHERE n = $1',
+        [token],
+      );
+      expect(r.rows[0]!.n).toBeGreaterThanOrEqual(10);
+      const released = await pool.query<{ state: string }>(
+        "SELECT state FROM public.master_elections WHERE name = 'app-pool-election'",
+      );
+      expect(released.rows[0]!.state).toBe('released');
     } finally {
       await pool.end();
     }
