@@ -229,12 +229,7 @@ export class MasterElection {
 
   /** The current state, on the clock's time: a master past its renew deadline is not reported as master. */
   get state(): ElectionState {
-    return electionState(
-      this.runner.phase,
-      this.runner.view(),
-      this.address,
-      this.opts.clock.now(),
-    );
+    return electionState(this.runner.phase, this.runner.view(), this.address);
   }
 
   /**

@@ -280,7 +280,7 @@ export class ElectionRunner implements FollowerSink {
 
   /** Publishes the state (state$ drops repeats). */
   publish(): void {
-    this.onState(electionState(this.phase, this.view(), this.address, this.now));
+    this.onState(electionState(this.phase, this.view(), this.address));
   }
 
   // ------------------------------------------------------------- plumbing
