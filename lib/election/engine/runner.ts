@@ -179,6 +179,7 @@ export class ElectionRunner implements FollowerSink {
 
   /** Takes in a snapshot, then decides; the master judges its term before anyone is told of another. */
   private observe(snapshot: LockSnapshot): void {
+    if (this.predatesOurTerm(snapshot)) return;
     const prev = this.snapshot;
     this.snapshot = snapshot;
     if (prev === null || prev.liveness !== snapshot.liveness) this.livenessSeenAt = this.now;
@@ -202,6 +203,23 @@ export class ElectionRunner implements FollowerSink {
       this.notes.deliver('becomeSlave', (rc) => rc.becomeSlave(holder, token));
     }
     this.publish();
+  }
+
+  /**
+   * Whether a snapshot shows a term older than the one we hold: one seen
+   * before our create landed and taken in after it (held back, or a watch
+   * that lags). It tells nothing new: it is not reported (no `becomeSlave`
+   * after our `becomeMaster`) and does not replace what we know.
+   */
+  private predatesOurTerm(snapshot: LockSnapshot): boolean {
+    const r = snapshot.record;
+    if (this.phase.kind !== 'master' || r === null || r.token >= this.phase.term.token) {
+      return false;
+    }
+    this.notes.debug(
+      `ignored a record of term ${r.token}, older than our term ${this.phase.term.token}`,
+    );
+    return true;
   }
 
   /** The store lost or replaced its state: every term ends, every version we kept is meaningless. */
