@@ -101,11 +101,14 @@ describe('elect-run-command', () => {
   it('two participants elect one master; the hooks run with MASTER set', async () => {
     const a = ws.start('A', participant(A, 'a'));
     const b = ws.start('B', participant(B, 'b'));
+    // The empty store is waited out for leaseMs: each says so once, without --verbose.
+    await a.line('stderr', /no lease is on record: waiting \d+ ms .*docs\/election-protocol\.md/);
     // One of them runs its master hook with its own address.
     await waitFor(() => ws.read('a.master') !== '' || ws.read('b.master') !== '', 'a master', {
       timeoutMs: WAIT_MS,
     });
     const [master, slave, m, s] = ws.read('a.master') !== '' ? [a, b, 'a', 'b'] : [b, a, 'b', 'a'];
+    expect(a.stderr.filter((l) => l.includes('no lease is on record'))).toHaveLength(1);
     const masterAddress = master === a ? A : B;
     expect(ws.lines(`${m}.master`)).toEqual([masterAddress]);
     // The other runs its slave hook with the master's address, and never its master hook.

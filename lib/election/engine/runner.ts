@@ -16,6 +16,7 @@ import type { ElectionLock, LockCallOptions, LockRead, LockSnapshot } from '../p
 import type { ResolvedElectionOptions } from '../options.js';
 import type { ElectionState } from '../types.js';
 import {
+  abstaining,
   decide,
   jitterWindow,
   namesMaster,
@@ -58,6 +59,8 @@ export class ElectionRunner implements FollowerSink {
   /** The term last reported with `becomeSlave`. */
   private notifiedTermId = '';
   private writeRttMs = 1;
+  /** The wait of an election on an empty store was logged (until a record is seen). */
+  private emptyNoted = false;
   /** Run at once (no jitter) on the next create: set after we deposed a master ourselves. */
   skipJitter = false;
   /** The kind of action waiting out its jitter delay. */
@@ -188,6 +191,7 @@ export class ElectionRunner implements FollowerSink {
     }
     if (this.staleKey !== null && snapshot.version.key !== this.staleKey) this.staleKey = null;
     const r = snapshot.record;
+    if (r !== null) this.emptyNoted = false;
     if (
       this.phase.kind === 'master' &&
       r?.termId === this.phase.term.termId &&
@@ -253,6 +257,7 @@ export class ElectionRunner implements FollowerSink {
         this.timers.clear('decide');
         return;
       case 'wait':
+        this.noteEmptyStore(d.until - now);
         this.pending = null;
         this.timers.set('decide', d.until - now, () => this.evaluate());
         return;
@@ -266,6 +271,25 @@ export class ElectionRunner implements FollowerSink {
       default:
         this.jitterThenAct(d);
     }
+  }
+
+  /**
+   * Says once, when the first election on an empty store waits (a missing
+   * record the store cannot vouch for is waited out like a silent master),
+   * how long and why, so that the wait does not look like a hang.
+   */
+  private noteEmptyStore(waitMs: number): void {
+    const v = this.view();
+    if (this.emptyNoted || v.snapshot?.record !== null || v.capabilities.absentProvesNoMaster)
+      return;
+    if (v.capabilities.expiry !== 'observer' || this.now < v.backoffUntil) return;
+    if (abstaining(v, this.now)) return;
+    this.emptyNoted = true;
+    this.notes.info(
+      `no lease is on record: waiting ${Math.ceil(waitMs)} ms (leaseMs) before running for master, ` +
+        'because a store that lost its state looks empty while its master may still be at work ' +
+        '(see docs/election-protocol.md, "A store that lost its state")',
+    );
   }
 
   /** Waits a random delay below the jitter window, decides again, and acts if the answer holds. */
