@@ -58,11 +58,12 @@ export function createCliLogger(
 /**
  * The election engine's view of the CLI logger: its informational messages
  * (who is master, step-downs, which the CLI reports itself) are debug lines;
- * its warnings and errors are shown.
+ * its notices for the operator (`info`), warnings and errors are shown.
  */
 export function engineLogger(log: CliLogger): ElectionLogger {
   return {
     log: (m) => log.debug(m),
+    info: (m) => log.log(m),
     warn: (m) => log.warn(m),
     error: (m) => log.error(m),
     debug: (m) => log.debug(m),

@@ -12,6 +12,7 @@ import {
   systemClock,
   type MasterElection,
   type ElectionState,
+  type ForcedElection,
   type MasterElectionEventReceiver,
   type MasterTerm,
 } from '../election/index.js';
@@ -37,6 +38,16 @@ export { processIo, type CliIo } from './io.js';
 
 /** How long queued hooks may still run at shutdown before they are stopped. */
 const HOOK_DRAIN_MS = 5_000;
+
+/** What `--force-election` reports for each outcome (`ok: false`: a warning and the error hook). */
+const FORCED: Readonly<Record<ForcedElection, { ok: boolean; line: string }>> = {
+  'stepped-down': { ok: true, line: 'forced a new election (this process stepped down)' },
+  deposed: { ok: true, line: 'forced a new election' },
+  superseded: { ok: true, line: 'a new election took place meanwhile: nothing left to force' },
+  'no-master': { ok: true, line: 'no master to force out: nothing forced' },
+  'not-forced': { ok: false, line: 'the master kept renewing ahead of every attempt' },
+  stopped: { ok: false, line: 'the election stopped' },
+};
 
 /**
  * Runs `elect-run-command` with `argv` (without `node` and the script) to its
@@ -175,8 +186,14 @@ class ElectRunCommand {
     if (opts.observe) this.observe(election);
     if (opts.forceElection) {
       try {
-        await election.forceMasterElection();
-        log.log('forced a new election');
+        const forced = await election.forceMasterElection();
+        const said = FORCED[forced];
+        if (said.ok) log.log(said.line);
+        else {
+          // (The engine itself warns of a master that kept renewing.)
+          if (forced !== 'not-forced') log.warn(`could not force an election: ${said.line}`);
+          this.runErrorHook(`could not force an election: ${said.line}`);
+        }
       } catch (e) {
         log.warn(`could not force an election: ${describe(e)}`);
         this.runErrorHook(`could not force an election: ${describe(e)}`);

@@ -3,6 +3,7 @@ export {
   MasterElection,
   type ElectionDiagnostics,
   type ElectionHealth,
+  type ForcedElection,
   type MasterElectionOpenOptions,
 } from './engine/index.js';
 export { systemClock, type Clock } from './clock.js';

@@ -58,6 +58,11 @@ export interface ElectionLogger {
   warn(message: string): void;
   error(message: string): void;
   debug?(message: string): void;
+  /**
+   * A line for the operator that `log` may not show (a wait that would look
+   * like a hang). Default: `log`.
+   */
+  info?(message: string): void;
 }
 
 /**

@@ -6,7 +6,12 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { Subscription, type Observable } from 'rxjs';
-import type { ElectionHealth, ElectionState, MasterTerm } from '../election/index.js';
+import type {
+  ElectionHealth,
+  ElectionState,
+  ForcedElection,
+  MasterTerm,
+} from '../election/index.js';
 import type { MasterElectionClient } from '../backends/doozer/index.js';
 import { ElectionRunner } from './election.runner.js';
 import { describeError } from './master-election.connection.js';
@@ -164,10 +169,12 @@ export class MasterElectionService
   /**
    * Forces a new election now: a master steps down and takes part again;
    * any other process deletes the election file.
+   * @returns what was done (see `ForcedElection`: `deposed`, `superseded` when a
+   *   new election happened meanwhile, `not-forced` when the master kept renewing…).
    * @throws MasterElectionNotRunningError before the election started or after it stopped.
    */
-  async forceMasterElection(): Promise<void> {
-    await this.running('forceMasterElection').forceMasterElection();
+  async forceMasterElection(): Promise<ForcedElection> {
+    return await this.running('forceMasterElection').forceMasterElection();
   }
 
   /**

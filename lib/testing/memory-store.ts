@@ -107,6 +107,7 @@ export class MemoryElectionStore implements ElectionStore {
   private loseAnswer = false;
   private dropChanges = 0;
   private readonly partitioned = new Set<string>();
+  private readonly heldWrites = new Map<string, Promise<void>>();
   private healWaiters: (() => void)[] = [];
   private leaseMs = 0;
 
@@ -204,6 +205,25 @@ export class MemoryElectionStore implements ElectionStore {
     }
     for (const fn of [...this.resetListeners])
       fn(options.loseState ? 'store lost its state' : 'reset');
+  }
+
+  /**
+   * The next write of one lock (by its `id`) waits, before it reaches the
+   * store, until the returned function is called: a slow request, while the
+   * store, the lock's own watch and everyone else go on.
+   */
+  holdNextWrite(lockId: string): () => void {
+    let release!: () => void;
+    this.heldWrites.set(lockId, new Promise<void>((r) => (release = r)));
+    return () => release();
+  }
+
+  /** @internal Waits out a {@link holdNextWrite} of `lockId`. */
+  async writeHold(lockId: string): Promise<void> {
+    const held = this.heldWrites.get(lockId);
+    if (!held) return;
+    this.heldWrites.delete(lockId);
+    await held;
   }
 
   /** Cuts one lock off (by its `id`): its operations hang and its watch sees nothing, until {@link heal}. */
@@ -414,7 +434,7 @@ class MemoryLock implements ElectionLock {
   async create(basis: LockVersion, _options: LockCallOptions): Promise<CreateResult> {
     const b = this.version(basis, 'basis');
     this.mayRun('create');
-    await this.enter();
+    await this.enterWrite();
     const e = this.store.entry(this.name);
     const lose = this.store.writeFault(e);
     const current = e.record;
@@ -438,7 +458,7 @@ class MemoryLock implements ElectionLock {
   async renew(term: LockTerm, attempt: number, _options: LockCallOptions): Promise<RenewResult> {
     const t = this.ownTerm(term);
     this.mayRun('renew');
-    await this.enter();
+    await this.enterWrite();
     const e = this.store.entry(this.name);
     const lose = this.store.writeFault(e);
     const r = e.record;
@@ -462,7 +482,7 @@ class MemoryLock implements ElectionLock {
 
   async release(term: LockTerm, _options: LockCallOptions): Promise<'released' | 'not-held'> {
     const t = this.ownTerm(term);
-    await this.enter();
+    await this.enterWrite();
     const e = this.store.entry(this.name);
     const lose = this.store.writeFault(e);
     const r = e.record;
@@ -475,7 +495,7 @@ class MemoryLock implements ElectionLock {
 
   async depose(version: LockVersion, _options: LockCallOptions): Promise<'deposed' | 'changed'> {
     const v = this.version(version, 'version');
-    await this.enter();
+    await this.enterWrite();
     const e = this.store.entry(this.name);
     const lose = this.store.writeFault(e);
     const r = e.record;
@@ -514,6 +534,11 @@ class MemoryLock implements ElectionLock {
   private async enter(): Promise<void> {
     if (this.closed) throw new MemoryStoreError('fatal', 'memory store: the lock is closed');
     await this.store.gate(this.id);
+  }
+
+  private async enterWrite(): Promise<void> {
+    await this.store.writeHold(this.id);
+    await this.enter();
   }
 
   private mayRun(what: string): void {

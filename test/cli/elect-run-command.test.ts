@@ -9,9 +9,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DoozerServer } from '../../lib/testing/index.js';
-import { TIMING_FLAGS, Workspace, cleanEnv, isAlive } from './harness.js';
+import { waitFor } from '../support/wait.js';
+import { TIMING_FLAGS, WAIT_MS, Workspace, cleanEnv, isAlive } from './harness.js';
 
 const A = '127.0.0.1:1001';
+const B = '127.0.0.1:1002';
 
 let server: DoozerServer;
 let ws: Workspace;
@@ -91,6 +93,19 @@ describe('elect-run-command', () => {
     const out = cli.stdout.join('\n');
     for (const flag of ['--name', '--participate', '--force-election', '--address', '--run']) {
       expect(out).toContain(flag);
+    }
+  });
+
+  it('on an empty store each participant says once, without --verbose, that it waits out the missing lease', async () => {
+    const a = ws.start('A', participant(A, 'a'));
+    const b = ws.start('B', participant(B, 'b'));
+    await a.line('stderr', /no lease is on record: waiting \d+ ms .*docs\/election-protocol\.md/);
+    await b.line('stderr', /no lease is on record: waiting \d+ ms .*docs\/election-protocol\.md/);
+    await waitFor(() => ws.read('a.master') !== '' || ws.read('b.master') !== '', 'a master', {
+      timeoutMs: WAIT_MS,
+    });
+    for (const p of [a, b]) {
+      expect(p.stderr.filter((l) => l.includes('no lease is on record'))).toHaveLength(1);
     }
   });
 

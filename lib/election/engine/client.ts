@@ -66,6 +66,22 @@ export interface ElectionInit {
   readonly receiver: MasterElectionEventReceiver;
 }
 
+/**
+ * What {@link MasterElection.forceMasterElection} did.
+ * - `stepped-down`: this process was master; it stepped down and takes part in the new election.
+ * - `deposed`: the master's term was ended (a new election follows).
+ * - `superseded`: the term seen ended meanwhile (another term, a release, a
+ *   deposition, a store that lost its state): a new election already happened.
+ * - `no-master`: no master was known: nothing to force.
+ * - `not-forced`: the master renewed ahead of every attempt: nothing was forced.
+ * - `stopped`: the election does not run.
+ */
+export type ForcedElection =
+  'stepped-down' | 'deposed' | 'superseded' | 'no-master' | 'not-forced' | 'stopped';
+
+/** How many times `forceMasterElection()` deposes a master that keeps renewing in between. */
+export const FORCE_ATTEMPTS = 5;
+
 const NO_RECEIVER: MasterElectionEventReceiver = {
   becomeMaster: () => {},
   becomeSlave: () => {},
@@ -229,12 +245,7 @@ export class MasterElection {
 
   /** The current state, on the clock's time: a master past its renew deadline is not reported as master. */
   get state(): ElectionState {
-    return electionState(
-      this.runner.phase,
-      this.runner.view(),
-      this.address,
-      this.opts.clock.now(),
-    );
+    return electionState(this.runner.phase, this.runner.view(), this.address);
   }
 
   /**
@@ -312,21 +323,50 @@ export class MasterElection {
 
   /**
    * Forces a new election now. A master steps down and takes part again; any
-   * other client ends the current term at the version it last saw (a change
-   * in between means an election already happened, which is not an error).
+   * other client ends the current term at the version it last saw. When the
+   * record moved on meanwhile, it reads it again: a renewal of the same term
+   * is deposed again at its new version (up to {@link FORCE_ATTEMPTS} tries);
+   * another term, a release or an ending means a new election already
+   * happened (`superseded`, not an error).
+   * @returns what was done: see {@link ForcedElection}.
+   * @throws the lock's error when a depose or read fails.
    */
-  async forceMasterElection(): Promise<void> {
+  async forceMasterElection(): Promise<ForcedElection> {
     const r = this.runner;
-    if (r.stopped) return;
+    if (r.stopped) return 'stopped';
     if (r.phase.kind === 'master') {
       const token = r.phase.term.token;
       await this.bounded(r.stepDown('forced', 'forced election'), `release of term ${token}`);
-      return;
+      return 'stepped-down';
     }
     const s = r.snapshot;
-    if (!s || !namesMaster(s.record)) return;
-    const result = await this.lock.depose(s.version, r.call());
-    if (result === 'changed') r.notes.debug('force election: the record changed since it was seen');
+    if (!s || !namesMaster(s.record)) return 'no-master';
+    const seen = s.record;
+    let version = s.version;
+    for (let attempt = 1; ; attempt++) {
+      if ((await this.lock.depose(version, r.call())) === 'deposed') {
+        r.notes.log(
+          `forced an election: ended term ${seen.token} of ${seen.holder || 'the master'}`,
+        );
+        return 'deposed';
+      }
+      if (r.stopped) return 'stopped';
+      // The record moved on: a renewal of the same term (force it again), or a new election.
+      const read = await this.lock.read(r.call());
+      if (read.stateLost) r.stateLost();
+      const now = read.record;
+      if (read.stateLost || !namesMaster(now) || now.termId !== seen.termId) {
+        r.notes.debug(`force election: term ${seen.token} ended meanwhile`);
+        return 'superseded';
+      }
+      if (attempt >= FORCE_ATTEMPTS) {
+        r.notes.warn(
+          `could not force an election: term ${seen.token} of ${seen.holder || 'the master'} was renewed ahead of ${attempt} attempts`,
+        );
+        return 'not-forced';
+      }
+      version = read.version;
+    }
   }
 
   /**

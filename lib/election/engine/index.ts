@@ -2,6 +2,7 @@
 export {
   MasterElection,
   type ElectionDiagnostics,
+  type ForcedElection,
   type MasterElectionOpenOptions,
 } from './client.js';
 export {

@@ -47,6 +47,13 @@ export class Notifier {
     this.logger.log(`election ${this.name}: ${message}`);
   }
 
+  /** A line for the operator (the logger's `info`, else `log`). */
+  info(message: string): void {
+    const line = `election ${this.name}: ${message}`;
+    if (this.logger.info) this.logger.info(line);
+    else this.logger.log(line);
+  }
+
   warn(message: string): void {
     this.logger.warn(`election ${this.name}: ${message}`);
   }

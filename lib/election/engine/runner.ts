@@ -16,6 +16,7 @@ import type { ElectionLock, LockCallOptions, LockRead, LockSnapshot } from '../p
 import type { ResolvedElectionOptions } from '../options.js';
 import type { ElectionState } from '../types.js';
 import {
+  abstaining,
   decide,
   jitterWindow,
   namesMaster,
@@ -58,6 +59,8 @@ export class ElectionRunner implements FollowerSink {
   /** The term last reported with `becomeSlave`. */
   private notifiedTermId = '';
   private writeRttMs = 1;
+  /** The wait of an election on an empty store was logged (until a record is seen). */
+  private emptyNoted = false;
   /** Run at once (no jitter) on the next create: set after we deposed a master ourselves. */
   skipJitter = false;
   /** The kind of action waiting out its jitter delay. */
@@ -179,6 +182,7 @@ export class ElectionRunner implements FollowerSink {
 
   /** Takes in a snapshot, then decides; the master judges its term before anyone is told of another. */
   private observe(snapshot: LockSnapshot): void {
+    if (this.predatesOurTerm(snapshot)) return;
     const prev = this.snapshot;
     this.snapshot = snapshot;
     if (prev === null || prev.liveness !== snapshot.liveness) this.livenessSeenAt = this.now;
@@ -187,6 +191,7 @@ export class ElectionRunner implements FollowerSink {
     }
     if (this.staleKey !== null && snapshot.version.key !== this.staleKey) this.staleKey = null;
     const r = snapshot.record;
+    if (r !== null) this.emptyNoted = false;
     if (
       this.phase.kind === 'master' &&
       r?.termId === this.phase.term.termId &&
@@ -202,6 +207,23 @@ export class ElectionRunner implements FollowerSink {
       this.notes.deliver('becomeSlave', (rc) => rc.becomeSlave(holder, token));
     }
     this.publish();
+  }
+
+  /**
+   * Whether a snapshot shows a term older than the one we hold: one seen
+   * before our create landed and taken in after it (held back, or a watch
+   * that lags). It tells nothing new: it is not reported (no `becomeSlave`
+   * after our `becomeMaster`) and does not replace what we know.
+   */
+  private predatesOurTerm(snapshot: LockSnapshot): boolean {
+    const r = snapshot.record;
+    if (this.phase.kind !== 'master' || r === null || r.token >= this.phase.term.token) {
+      return false;
+    }
+    this.notes.debug(
+      `ignored a record of term ${r.token}, older than our term ${this.phase.term.token}`,
+    );
+    return true;
   }
 
   /** The store lost or replaced its state: every term ends, every version we kept is meaningless. */
@@ -235,6 +257,7 @@ export class ElectionRunner implements FollowerSink {
         this.timers.clear('decide');
         return;
       case 'wait':
+        this.noteEmptyStore(d.until - now);
         this.pending = null;
         this.timers.set('decide', d.until - now, () => this.evaluate());
         return;
@@ -248,6 +271,25 @@ export class ElectionRunner implements FollowerSink {
       default:
         this.jitterThenAct(d);
     }
+  }
+
+  /**
+   * Says once, when the first election on an empty store waits (a missing
+   * record the store cannot vouch for is waited out like a silent master),
+   * how long and why, so that the wait does not look like a hang.
+   */
+  private noteEmptyStore(waitMs: number): void {
+    const v = this.view();
+    if (this.emptyNoted || v.snapshot?.record !== null || v.capabilities.absentProvesNoMaster)
+      return;
+    if (v.capabilities.expiry !== 'observer' || this.now < v.backoffUntil) return;
+    if (abstaining(v, this.now)) return;
+    this.emptyNoted = true;
+    this.notes.info(
+      `no lease is on record: waiting ${Math.ceil(waitMs)} ms (leaseMs) before running for master, ` +
+        'because a store that lost its state looks empty while its master may still be at work ' +
+        '(see docs/election-protocol.md, "A store that lost its state")',
+    );
   }
 
   /** Waits a random delay below the jitter window, decides again, and acts if the answer holds. */
@@ -280,7 +322,7 @@ export class ElectionRunner implements FollowerSink {
 
   /** Publishes the state (state$ drops repeats). */
   publish(): void {
-    this.onState(electionState(this.phase, this.view(), this.address, this.now));
+    this.onState(electionState(this.phase, this.view(), this.address));
   }
 
   // ------------------------------------------------------------- plumbing

@@ -5,7 +5,7 @@
  */
 import type { LockStatus } from '../port.js';
 import type { ElectionRole, ElectionState } from '../types.js';
-import { abstaining, namesMaster, type ElectionView, type Phase } from './decide.js';
+import { namesMaster, type ElectionView, type Phase } from './decide.js';
 import type { ActiveTerm } from './term.js';
 
 /** Health of an election client (see `health()`). */
@@ -26,12 +26,11 @@ export function termInForce(phase: Phase<ActiveTerm>): ActiveTerm | undefined {
   return phase.kind === 'master' && phase.term.inForce() ? phase.term : undefined;
 }
 
-/** The election's state as this participant sees it now. */
+/** The election's state as this participant sees it now (a term past its deadline is over). */
 export function electionState(
   phase: Phase<ActiveTerm>,
   view: ElectionView,
   address: string,
-  now: number,
 ): ElectionState {
   if (phase.kind === 'stopped') return { role: 'stopped', master: '', term: 0 };
   const term = termInForce(phase);
@@ -39,8 +38,8 @@ export function electionState(
   if (term) return { role: 'candidate', master: '', term: 0 };
   const r = view.snapshot?.record ?? null;
   if (namesMaster(r)) return { role: 'slave', master: r.holder, term: r.token };
-  if (view.participating && !abstaining(view, now))
-    return { role: 'candidate', master: '', term: 0 };
+  // A participant with no master known is a candidate, also while it sits an election out.
+  if (view.participating) return { role: 'candidate', master: '', term: 0 };
   return { role: 'slave', master: '', term: 0 };
 }
 

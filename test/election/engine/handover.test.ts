@@ -126,8 +126,16 @@ describe('engine: handover and forced elections', () => {
     await a.election.resign();
     await fleet.settle();
     expect(fleet.store.peek(NAME)?.state).toBe('released');
-    expect(a.election.state).toEqual({ role: 'slave', master: '', term: 0 });
-    await fleet.run(TIMING.leaseMs - 1, 1000);
+    // Sitting the election out with no master known: a candidate, as the Nest layer reports it.
+    const roles: string[] = [];
+    const sub = a.election.state$.subscribe((s) => roles.push(`${s.role}:${s.master}`));
+    expect(a.election.state).toEqual({ role: 'candidate', master: '', term: 0 });
+    expect(roles).toEqual(['candidate:']);
+    await fleet.run(TIMING.leaseMs / 2, 1000);
+    expect(a.election.state).toEqual({ role: 'candidate', master: '', term: 0 });
+    await fleet.run(TIMING.leaseMs / 2 - 1, 1000);
+    sub.unsubscribe();
+    expect(roles).toEqual(['candidate:']);
     expect(a.election.isMaster()).toBe(false);
     await fleet.advance(1);
     expect(a.election.isMaster()).toBe(true);
