@@ -24,15 +24,14 @@ import {
   type DemoStore,
   type FailoverRule,
 } from './demo/backend.js';
-import { bold, cyan, dim, green, ms, red, say, yellow } from './demo/console.js';
+import { checkJobRuns, showAgreement, showJobRun } from './demo/checks.js';
+import { bold, dim, green, ms, red, say, yellow } from './demo/console.js';
 import { MasterObserver, type LeaseOnStart, type MasterSighting } from './demo/observer.js';
 import { Replica, type ReplicaExit, type ReplicaLog } from './demo/replica.js';
 import { DEMO_TIMINGS, type DemoTimings } from './demo/timings.js';
-import { DemoError, pollFor, waitFor, within } from './demo/wait.js';
+import { DemoError, waitFor, within } from './demo/wait.js';
 import { describeLease, firstWaitsLease, summary, type Results } from './demo/summary.js';
 import { StoryRecorder, writeTimeline, type DemoStory } from './timeline/index.js';
-import type { ElectionStatus } from './src/election.controller.js';
-import { LEADER_JOB_INTERVAL_MS } from './src/leader-job.service.js';
 
 /** The demo's own election, so that it never meddles with the sample's default one. */
 const ELECTION = 'sample-demo';
@@ -102,7 +101,7 @@ class Demo {
     const first = await this.firstElection(this.replicaEnv(store), lease, capabilities);
     const failover = await this.failover(first.master);
     const handover = await this.handover(failover.master);
-    this.checkJobRuns();
+    checkJobRuns(this.replicas, observer.terms);
     return {
       backend: this.options.backend,
       timings: this.timings,
@@ -171,8 +170,7 @@ class Demo {
     say(
       `   ${green('master:')} ${this.name(replica)}, fencing token ${seen.term}, ${ms(elapsed)} after spawning the replicas`,
     );
-    await this.showAgreement(replica, seen.term);
-    await this.showJobRun(replica, seen.term, true);
+    await this.showTerm(replica, seen.term, true);
     const bootMs = Math.min(...this.replicas.map((r) => r.readyAt)) - spawnedAt;
     return { master: replica, ms: elapsed, bootMs };
   }
@@ -197,8 +195,7 @@ class Demo {
     say(
       `   ${green('master:')} ${this.name(replica)}, fencing token ${seen.term}, ${bold(ms(elapsed))} after the kill ${dim(`(bound: ${this.failoverRule.bound})`)}`,
     );
-    await this.showAgreement(replica, seen.term);
-    await this.showJobRun(replica, seen.term, false);
+    await this.showTerm(replica, seen.term, false);
     return { master: replica, ms: elapsed };
   }
 
@@ -231,8 +228,7 @@ class Demo {
       ? `Nest re-raises ${exit.signal} once its shutdown hooks have run`
       : describeExit(exit);
     say(`   ${master.label} exited ${ms(exit.at - termAt)} after SIGTERM ${dim(`(${how})`)}`);
-    await this.showAgreement(replica, seen.term);
-    await this.showJobRun(replica, seen.term, false);
+    await this.showTerm(replica, seen.term, false);
     return { master: replica, ms: elapsed };
   }
 
@@ -342,74 +338,11 @@ class Demo {
     return { seen, replica };
   }
 
-  /**
-   * Polls `GET /election` of every live replica until they all agree on the
-   * master and its term (each replica learns of a change on its own WAIT, a
-   * moment apart), then prints their answers.
-   */
-  private async showAgreement(master: Replica, term: number): Promise<void> {
-    const live = this.replicas.filter((r) => r.running && !r.stopping);
-    let last: (ElectionStatus | undefined)[] = [];
-    const agreed = await pollFor(
-      async () => {
-        last = await Promise.all(live.map((r) => r.status()));
-        const ok = last.every(
-          (s, i) =>
-            s !== undefined &&
-            s.term === term &&
-            s.master === master.address &&
-            s.role === (live[i] === master ? 'master' : 'slave'),
-        );
-        return ok ? last : undefined;
-      },
-      () =>
-        `every replica to name ${master.label} master of term ${term} on GET /election (last answers: ${JSON.stringify(last)})`,
-      PATIENCE_MS,
-      this.failure.signal,
-    );
-    const answers = live.map(
-      (r, i) => `${r.label}: ${agreed[i]?.role === 'master' ? cyan('master') : 'slave'}`,
-    );
-    say(
-      `   GET /election  ${answers.join('   ')}   ${dim(`(all: master ${master.address}, term ${term})`)}`,
-    );
-  }
-
-  /** Waits for the first run of the leader-only job on `replica` in term `term`, and says so. */
-  private async showJobRun(replica: Replica, term: number, explain: boolean): Promise<void> {
-    const index = (): number => replica.jobRuns.indexOf(term);
-    if (index() < 0) {
-      await waitFor(
-        replica.logs$,
-        () => index() >= 0,
-        `the leader-only job to run on ${replica.label}`,
-        LEADER_JOB_INTERVAL_MS + PATIENCE_MS,
-        this.failure.signal,
-      );
-    }
-    const run = `run #${index() + 1}, fencing token ${term}`;
-    if (explain) {
-      const others = this.replicas.filter((r) => r !== replica).map((r) => r.label);
-      say(
-        `   leader-only job runs on ${replica.label} (${run}); ${dim(`@Interval(${LEADER_JOB_INTERVAL_MS}) + @MasterOnly: ${others.join(' and ')} skip it`)}`,
-      );
-    } else {
-      say(`   leader-only job moved to ${replica.label} (${run})`);
-    }
-  }
-
-  /** Every run of the leader-only job carried the fencing token of a term of its own replica. */
-  private checkJobRuns(): void {
-    const terms = this.observer!.terms;
-    for (const r of this.replicas) {
-      for (const token of r.jobRuns) {
-        if (terms.get(token) !== r.address) {
-          throw new DemoError(
-            `replica ${r.label} ran the leader-only job with fencing token ${token}, a term of ${terms.get(token) ?? 'no master the observer saw'}`,
-          );
-        }
-      }
-    }
+  /** Every live replica names `master` on GET /election; the job ran on it in term `term`. */
+  private async showTerm(master: Replica, term: number, first: boolean): Promise<void> {
+    const wait = { patienceMs: PATIENCE_MS, signal: this.failure.signal };
+    await showAgreement(this.replicas, master, term, wait);
+    await showJobRun(this.replicas, master, term, first, wait);
   }
 
   private name(r: Replica): string {
