@@ -4,49 +4,42 @@
  * (handover), and prints how long each took. It writes the story as a
  * timeline, `demo-timeline.html`, in the directory it is run from.
  *
- *     node dist/sample/demo.js [--short] [--verbose]
+ *     node dist/sample/demo.js [--backend doozer|etcd|postgres] [--short] [--verbose]
  *
- * Doozer: the embedded server, run as the package's `doozer-dev-server` bin
- * (a child process), unless `DOOZER_URI` (and `DOOZER_BOOT_URI` for a `cn=`
- * URI) names one. See docs/sample-and-demo.md.
+ * The store (sample/demo/backend.ts): by default the embedded Doozer server,
+ * run as the package's `doozer-dev-server` bin (a child process), unless
+ * `DOOZER_URI` (and `DOOZER_BOOT_URI` for a `cn=` URI) names one; with
+ * `--backend etcd` a local etcd, with `--backend postgres` an embedded
+ * PostgreSQL, both run by sample/demo/store-server.ts. The replicas get it as
+ * `ELECTION_URI`. See docs/sample-and-demo.md.
  */
-import { parseDoozerUri } from 'nestjs-master-election/doozer';
-import { bold, cyan, dim, green, ms, red, say, yellow } from './demo/console.js';
-import { DevServer } from './demo/dev-server.js';
+import type { LockCapabilities } from 'nestjs-master-election';
+import { parseArgs, USAGE, type DemoOptions } from './demo/args.js';
+import {
+  DemoUsageError,
+  failoverRule,
+  findEtcd,
+  serverGone,
+  startStore,
+  type DemoStore,
+  type FailoverRule,
+} from './demo/backend.js';
+import { checkJobRuns, showAgreement, showJobRun } from './demo/checks.js';
+import { bold, dim, green, ms, red, say, yellow } from './demo/console.js';
 import { MasterObserver, type LeaseOnStart, type MasterSighting } from './demo/observer.js';
 import { Replica, type ReplicaExit, type ReplicaLog } from './demo/replica.js';
 import { DEMO_TIMINGS, type DemoTimings } from './demo/timings.js';
-import { DemoError, pollFor, waitFor, within } from './demo/wait.js';
+import { DemoError, waitFor, within } from './demo/wait.js';
+import { describeLease, firstWaitsLease, summary, type Results } from './demo/summary.js';
 import { StoryRecorder, writeTimeline, type DemoStory } from './timeline/index.js';
-import type { ElectionStatus } from './src/election.controller.js';
-import { LEADER_JOB_INTERVAL_MS } from './src/leader-job.service.js';
 
 /** The demo's own election, so that it never meddles with the sample's default one. */
 const ELECTION = 'sample-demo';
 const LABELS = ['A', 'B', 'C'] as const;
 /** Limit of the waits that do not depend on the timings (booting Nest, answering HTTP): generous, for a loaded machine. */
-const PATIENCE_MS = 30_000;
-
-interface DemoOptions {
-  readonly short: boolean;
-  readonly verbose: boolean;
-}
-
-/** The demo's measurements. */
-interface Results {
-  readonly timings: DemoTimings;
-  readonly lease: LeaseOnStart;
-  /** Spawn of the replicas -> the first one ready. */
-  readonly bootMs: number;
-  /** Spawn of the replicas -> the first master. */
-  readonly firstElectionMs: number;
-  /** SIGKILL of the master -> the next master. */
-  readonly failoverMs: number;
-  /** SIGTERM of the master -> the next master. */
-  readonly handoverMs: number;
-  /** Leader-only job runs, per replica. */
-  readonly jobRuns: readonly { readonly label: string; readonly runs: number }[];
-}
+const PATIENCE_MS = 90_000;
+/** Limit of a store server's start: PostgreSQL's initdb alone can take a minute on a loaded machine. */
+const SERVER_START_MS = 180_000;
 
 /** Ctrl-C (or SIGTERM) while the demo runs. */
 class Interrupted extends Error {
@@ -63,7 +56,8 @@ class Demo {
   private readonly timings: DemoTimings;
   private readonly replicas: Replica[] = [];
   private readonly failure = new AbortController();
-  private server: DevServer | undefined;
+  private store: DemoStore | undefined;
+  private readonly failoverRule: FailoverRule;
   private observer: MasterObserver | undefined;
   private cleaning: Promise<void> | undefined;
   /** What the timeline (demo-timeline.html) shows. */
@@ -71,6 +65,7 @@ class Demo {
 
   constructor(private readonly options: DemoOptions) {
     this.timings = options.short ? DEMO_TIMINGS.short : DEMO_TIMINGS.normal;
+    this.failoverRule = failoverRule(options.backend, this.timings);
     this.story = new StoryRecorder('nestjs-master-election demo', this.timings);
   }
 
@@ -87,25 +82,32 @@ class Demo {
   /** Last resort, on exit: no replica (nor the server) outlives the demo. */
   killAll(): void {
     for (const r of this.replicas) r.kill('SIGKILL');
-    this.server?.kill();
+    this.store?.server?.kill();
   }
 
   /** Runs the three steps; throws a {@link DemoError} (or the abort reason) when one fails. */
   async run(): Promise<Results> {
     say(bold('nestjs-master-election demo: three replicas of the sample app elect one master'));
     say();
-    const { uri, bootUri } = await this.doozer();
+    const store = await this.startStore();
     this.intro();
-    const { observer, lease } = await MasterObserver.start(uri, bootUri, ELECTION, this.timings);
+    const { observer, lease, capabilities } = await MasterObserver.start(
+      store.target,
+      ELECTION,
+      this.timings,
+    );
     this.observer = observer;
     observer.masters$.subscribe((s) => this.story.sighting(s));
-    const first = await this.firstElection(this.replicaEnv(uri, bootUri), lease);
+    const first = await this.firstElection(this.replicaEnv(store), lease, capabilities);
     const failover = await this.failover(first.master);
     const handover = await this.handover(failover.master);
-    this.checkJobRuns();
+    checkJobRuns(this.replicas, observer.terms);
     return {
+      backend: this.options.backend,
       timings: this.timings,
       lease,
+      firstWaitsLease: firstWaitsLease(lease, capabilities),
+      failover: this.failoverRule,
       bootMs: first.bootMs,
       firstElectionMs: first.ms,
       failoverMs: failover.ms,
@@ -123,9 +125,9 @@ class Demo {
     say(
       `          The master renews its lease every ${retryPeriodMs} ms and steps down if it cannot`,
     );
-    say(`          renew for ${renewDeadlineMs} ms; the others replace a master not seen renewing`);
+    say(`          renew for ${renewDeadlineMs} ms; ${this.failoverRule.who}`);
     say(
-      `          for ${leaseMs} ms. ${dim('(Defaults: 10000/7000/2000 ms; shortened so the demo is quick.)')}`,
+      `          ${dim(`(Defaults: 10000/7000/2000 ms; lease ${leaseMs} ms here, shortened so the demo is quick.)`)}`,
     );
     if (!this.options.verbose) {
       say(`${bold('Logs')}      the replicas' errors only ${dim('(--verbose: every line)')}`);
@@ -136,6 +138,7 @@ class Demo {
   private async firstElection(
     env: NodeJS.ProcessEnv,
     lease: LeaseOnStart,
+    capabilities: LockCapabilities,
   ): Promise<{ master: Replica; ms: number; bootMs: number }> {
     say();
     say(
@@ -154,18 +157,20 @@ class Demo {
       say(`   ${bold(r.label)}  pid ${String(r.pid).padEnd(7)} http://${r.address}`);
       this.story.replica({ label: r.label, address: r.address });
     }
-    for (const line of describeLease(lease, this.timings.leaseMs)) say(`   ${line}`);
+    const { leaseMs } = this.timings;
+    for (const line of describeLease(lease, leaseMs, capabilities, this.options.backend)) {
+      say(`   ${line}`);
+    }
     // A master left behind by an earlier run (against DOOZER_URI) is not ours: wait
     // until our replicas have replaced it.
     const ours = (s: MasterSighting): boolean => this.replicas.some((r) => r.address === s.master);
-    const { seen, replica } = await this.nextMaster(ours, 'the first master', this.timings.leaseMs);
+    const { seen, replica } = await this.nextMaster(ours, 'the first master', leaseMs);
     const elapsed = seen.at - spawnedAt;
     this.story.mark('first-election', spawnedAt, seen.at, `spawn of ${LABELS.join(', ')}`);
     say(
       `   ${green('master:')} ${this.name(replica)}, fencing token ${seen.term}, ${ms(elapsed)} after spawning the replicas`,
     );
-    await this.showAgreement(replica, seen.term);
-    await this.showJobRun(replica, seen.term, true);
+    await this.showTerm(replica, seen.term, true);
     const bootMs = Math.min(...this.replicas.map((r) => r.readyAt)) - spawnedAt;
     return { master: replica, ms: elapsed, bootMs };
   }
@@ -188,10 +193,9 @@ class Demo {
     const elapsed = seen.at - killedAt;
     this.story.mark('failover', killedAt, seen.at, `kill -9 ${master.label}`);
     say(
-      `   ${green('master:')} ${this.name(replica)}, fencing token ${seen.term}, ${bold(ms(elapsed))} after the kill ${dim(`(bound: lease + retry period = ${leaseMs + retryPeriodMs} ms)`)}`,
+      `   ${green('master:')} ${this.name(replica)}, fencing token ${seen.term}, ${bold(ms(elapsed))} after the kill ${dim(`(bound: ${this.failoverRule.bound})`)}`,
     );
-    await this.showAgreement(replica, seen.term);
-    await this.showJobRun(replica, seen.term, false);
+    await this.showTerm(replica, seen.term, false);
     return { master: replica, ms: elapsed };
   }
 
@@ -224,12 +228,11 @@ class Demo {
       ? `Nest re-raises ${exit.signal} once its shutdown hooks have run`
       : describeExit(exit);
     say(`   ${master.label} exited ${ms(exit.at - termAt)} after SIGTERM ${dim(`(${how})`)}`);
-    await this.showAgreement(replica, seen.term);
-    await this.showJobRun(replica, seen.term, false);
+    await this.showTerm(replica, seen.term, false);
     return { master: replica, ms: elapsed };
   }
 
-  /** Stops every replica (SIGTERM, then SIGKILL if it hangs), the observer and the server process. Idempotent. */
+  /** Stops every replica (SIGTERM, then SIGKILL if it hangs), the observer and the store's server. Idempotent. */
   cleanup(): Promise<void> {
     this.cleaning ??= this.doCleanup();
     return this.cleaning;
@@ -251,34 +254,26 @@ class Demo {
     );
     await this.observer?.close().catch(() => undefined);
     // Last, so that the replicas could resign.
-    await this.server?.stop();
+    await this.store?.server?.stop();
   }
 
   // ---------------------------------------------------------------- helpers
 
-  private async doozer(): Promise<{ uri: string; bootUri: string | undefined }> {
-    const uri = process.env.DOOZER_URI;
-    const bootUri = process.env.DOOZER_BOOT_URI || undefined;
-    if (uri) {
-      // The URI's own toString() hides the secret (sk=***).
-      say(`${bold('Doozer')}    ${parseDoozerUri(uri).toString()} (from DOOZER_URI)`);
-      return { uri, bootUri };
-    }
-    const server = await DevServer.start(PATIENCE_MS, this.failure.signal);
-    this.server = server;
-    void server.exited.then(() => {
-      if (!this.cleaning) this.stop(new DemoError('doozer-dev-server exited unexpectedly'));
+  private async startStore(): Promise<DemoStore> {
+    const store = await startStore(this.options.backend, SERVER_START_MS, this.failure.signal);
+    this.store = store;
+    void store.server?.exited.then(() => {
+      if (!this.cleaning) this.stop(serverGone(store.backend));
     });
-    say(
-      `${bold('Doozer')}    doozer-dev-server on ${server.address}, pid ${server.pid} ${dim('(set DOOZER_URI to use your own)')}`,
-    );
-    return { uri: server.uri, bootUri: undefined };
+    say(store.intro);
+    return store;
   }
 
-  private replicaEnv(uri: string, bootUri: string | undefined): NodeJS.ProcessEnv {
+  /** The replicas' environment: the store as `ELECTION_URI`, the timings, JSON logs. */
+  private replicaEnv(store: DemoStore): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      DOOZER_URI: uri,
+      ELECTION_URI: store.target.uri,
       PORT: '0',
       ELECTION_NAME: ELECTION,
       ELECTION_LEASE_MS: String(this.timings.leaseMs),
@@ -287,8 +282,9 @@ class Demo {
       LOG_FORMAT: 'json',
       LOG_LEVEL: this.options.verbose ? 'debug' : 'log',
     };
-    if (bootUri === undefined) delete env.DOOZER_BOOT_URI;
-    else env.DOOZER_BOOT_URI = bootUri;
+    delete env.DOOZER_URI;
+    if (store.target.bootUri === undefined) delete env.DOOZER_BOOT_URI;
+    else env.DOOZER_BOOT_URI = store.target.bootUri;
     return env;
   }
 
@@ -342,122 +338,16 @@ class Demo {
     return { seen, replica };
   }
 
-  /**
-   * Polls `GET /election` of every live replica until they all agree on the
-   * master and its term (each replica learns of a change on its own WAIT, a
-   * moment apart), then prints their answers.
-   */
-  private async showAgreement(master: Replica, term: number): Promise<void> {
-    const live = this.replicas.filter((r) => r.running && !r.stopping);
-    let last: (ElectionStatus | undefined)[] = [];
-    const agreed = await pollFor(
-      async () => {
-        last = await Promise.all(live.map((r) => r.status()));
-        const ok = last.every(
-          (s, i) =>
-            s !== undefined &&
-            s.term === term &&
-            s.master === master.address &&
-            s.role === (live[i] === master ? 'master' : 'slave'),
-        );
-        return ok ? last : undefined;
-      },
-      () =>
-        `every replica to name ${master.label} master of term ${term} on GET /election (last answers: ${JSON.stringify(last)})`,
-      PATIENCE_MS,
-      this.failure.signal,
-    );
-    const answers = live.map(
-      (r, i) => `${r.label}: ${agreed[i]?.role === 'master' ? cyan('master') : 'slave'}`,
-    );
-    say(
-      `   GET /election  ${answers.join('   ')}   ${dim(`(all: master ${master.address}, term ${term})`)}`,
-    );
-  }
-
-  /** Waits for the first run of the leader-only job on `replica` in term `term`, and says so. */
-  private async showJobRun(replica: Replica, term: number, explain: boolean): Promise<void> {
-    const index = (): number => replica.jobRuns.indexOf(term);
-    if (index() < 0) {
-      await waitFor(
-        replica.logs$,
-        () => index() >= 0,
-        `the leader-only job to run on ${replica.label}`,
-        LEADER_JOB_INTERVAL_MS + PATIENCE_MS,
-        this.failure.signal,
-      );
-    }
-    const run = `run #${index() + 1}, fencing token ${term}`;
-    if (explain) {
-      const others = this.replicas.filter((r) => r !== replica).map((r) => r.label);
-      say(
-        `   leader-only job runs on ${replica.label} (${run}); ${dim(`@Interval(${LEADER_JOB_INTERVAL_MS}) + @MasterOnly: ${others.join(' and ')} skip it`)}`,
-      );
-    } else {
-      say(`   leader-only job moved to ${replica.label} (${run})`);
-    }
-  }
-
-  /** Every run of the leader-only job carried the fencing token of a term of its own replica. */
-  private checkJobRuns(): void {
-    const terms = this.observer!.terms;
-    for (const r of this.replicas) {
-      for (const token of r.jobRuns) {
-        if (terms.get(token) !== r.address) {
-          throw new DemoError(
-            `replica ${r.label} ran the leader-only job with fencing token ${token}, a term of ${terms.get(token) ?? 'no master the observer saw'}`,
-          );
-        }
-      }
-    }
+  /** Every live replica names `master` on GET /election; the job ran on it in term `term`. */
+  private async showTerm(master: Replica, term: number, first: boolean): Promise<void> {
+    const wait = { patienceMs: PATIENCE_MS, signal: this.failure.signal };
+    await showAgreement(this.replicas, master, term, wait);
+    await showJobRun(this.replicas, master, term, first, wait);
   }
 
   private name(r: Replica): string {
     return `${bold(r.label)} (${r.address})`;
   }
-}
-
-function describeLease(lease: LeaseOnStart, leaseMs: number): string[] {
-  switch (lease.kind) {
-    case 'missing':
-      return [
-        `A new election (no lease yet): the first master is elected after one lease (${leaseMs} ms),`,
-        `as a missing lease cannot prove that no master is still at work.`,
-      ];
-    case 'released':
-      return ['The lease was released by its last holder: the first master is elected at once.'];
-    case 'held':
-      return [
-        `The lease is held by ${lease.holder} (an earlier run?): it is taken over once`,
-        `it has not been renewed for one lease (${leaseMs} ms).`,
-      ];
-  }
-}
-
-function summary(r: Results): void {
-  const { leaseMs, retryPeriodMs } = r.timings;
-  const first =
-    r.lease.kind === 'released'
-      ? 'the lease was free: no wait'
-      : `boot ~${Math.round(r.bootMs)} ms, then one lease (${leaseMs} ms)`;
-  say();
-  say(bold('Summary'));
-  say(`  first election  ${ms(r.firstElectionMs, 6)}   spawn -> first master: ${first}`);
-  say(
-    `  failover        ${ms(r.failoverMs, 6)}   kill -9 -> new master; bound: lease + retry period = ${leaseMs + retryPeriodMs} ms`,
-  );
-  say(
-    `  handover        ${ms(r.handoverMs, 6)}   SIGTERM -> new master; the master resigned, no lease to wait out`,
-  );
-  say(
-    `  leader-only job   runs: ${r.jobRuns.map((j) => `${j.label} ${j.runs}`).join(', ')}; each one on the master of its term`,
-  );
-  say(
-    dim(
-      `  (A failover counts from the dead master's last renewal, up to one retry period before the kill,\n` +
-        `   so it takes about lease - retry period to lease + retry period; a handover a few round trips.)`,
-    ),
-  );
 }
 
 /** Writes the timeline next to where the demo runs; a directory that cannot take it only costs a warning. */
@@ -469,29 +359,17 @@ function showTimeline(story: DemoStory): void {
   }
 }
 
-const USAGE = `Usage: node dist/sample/demo.js [--short] [--verbose]
-
-  --short     shorter election timings (lease 1000 ms), for CI; also DEMO_SHORT=1
-  --verbose   show every log line of the replicas; also DEMO_VERBOSE=1
-
-Starts doozer-dev-server (dist/lib/bin/doozer-dev-server.js) unless DOOZER_URI (and DOOZER_BOOT_URI) is set.
-Writes demo-timeline.html, a timeline of the run, in the working directory.`;
-
-function parseArgs(argv: readonly string[]): DemoOptions | 'help' {
-  const flag = (env: string | undefined): boolean => env !== undefined && env !== '' && env !== '0';
-  let short = flag(process.env.DEMO_SHORT);
-  let verbose = flag(process.env.DEMO_VERBOSE);
-  for (const arg of argv) {
-    if (arg === '--short') short = true;
-    else if (arg === '--verbose') verbose = true;
-    else if (arg === '--help' || arg === '-h') return 'help';
-    else throw new DemoError(`unknown argument "${arg}"\n\n${USAGE}`);
-  }
-  return { short, verbose };
-}
-
 async function main(): Promise<number> {
-  const options = parseArgs(process.argv.slice(2));
+  let options: DemoOptions | 'help';
+  try {
+    options = parseArgs(process.argv.slice(2));
+    // A missing etcd is told before anything starts.
+    if (options !== 'help' && options.backend === 'etcd') findEtcd();
+  } catch (err) {
+    if (!(err instanceof DemoUsageError)) throw err;
+    say(red(err.message));
+    return 2;
+  }
   if (options === 'help') {
     say(USAGE);
     return 0;

@@ -1,11 +1,13 @@
 import {
-  MasterElectionClient,
-  leasePath,
-  type LeaseRecord,
+  MasterElection,
+  systemClock,
+  type LockCapabilities,
   type MasterElectionOptions,
 } from 'nestjs-master-election';
-import { DoozerClient } from 'nestjs-master-election/doozer';
 import { map, type Observable } from 'rxjs';
+import type { SampleStoreTarget } from '../src/config.js';
+import { connectStore, type StoreConnection } from '../src/store-connection.js';
+import type { DemoTimings } from './timings.js';
 
 /** The master as the observer saw it, from a given moment on. */
 export interface MasterSighting {
@@ -17,7 +19,7 @@ export interface MasterSighting {
   readonly at: number;
 }
 
-/** What the lease file says before the demo starts. */
+/** What the store holds for the election before the demo starts. */
 export type LeaseOnStart =
   | { readonly kind: 'missing' }
   | { readonly kind: 'released' }
@@ -25,9 +27,10 @@ export type LeaseOnStart =
 
 /**
  * A passive participant (`participating: false`): it never runs for master,
- * but follows the election through the same WAIT stream as the replicas and
- * reports every change of master the moment Doozer shows it, so the demo can
- * time failover and handover from outside the replicas.
+ * but follows the election the way the replicas do (a WAIT stream on Doozer,
+ * a watch on etcd, LISTEN/NOTIFY on PostgreSQL) and reports every change of
+ * master the moment the store shows it, so the demo can time failover and
+ * handover from outside the replicas.
  */
 export class MasterObserver {
   /** The current master, then every change. */
@@ -36,8 +39,8 @@ export class MasterObserver {
   readonly terms = new Map<number, string>();
 
   private constructor(
-    private readonly client: DoozerClient,
-    private readonly election: MasterElectionClient,
+    private readonly connection: StoreConnection,
+    private readonly election: MasterElection,
   ) {
     this.masters$ = election.state$.pipe(
       map(({ master, term }) => ({ master, term, at: performance.now() })),
@@ -47,28 +50,37 @@ export class MasterObserver {
     });
   }
 
-  /** Connects to Doozer and starts following election `name`. */
+  /**
+   * Connects to the store and starts following election `name`; also says
+   * what the store held before, and what the store's locks can prove.
+   */
   static async start(
-    uri: string,
-    bootUri: string | undefined,
+    target: SampleStoreTarget,
     name: string,
-    timings: MasterElectionOptions,
-  ): Promise<{ observer: MasterObserver; lease: LeaseOnStart }> {
-    const client = await DoozerClient.connect(uri, bootUri === undefined ? {} : { bootUri });
+    timings: DemoTimings,
+  ): Promise<{ observer: MasterObserver; lease: LeaseOnStart; capabilities: LockCapabilities }> {
+    const connection = await connectStore(target);
     try {
-      const lease = await readLease(client, name);
+      const address = `demo-observer:${process.pid}`; // never written: a passive client only reads
+      const { lease, capabilities } = await readLease(connection, name, address, timings);
       const receiver = { becomeMaster: () => undefined, becomeSlave: () => undefined };
-      const election = await MasterElectionClient.create(
-        client,
+      const options: MasterElectionOptions = timings;
+      const election = await MasterElection.open(connection.store, {
+        ...options,
         name,
-        `demo-observer:${process.pid}`, // never written: a passive client only reads
-        false,
+        address,
+        participating: false,
         receiver,
-        timings,
-      );
-      return { observer: new MasterObserver(client, election), lease };
+      });
+      try {
+        await election.start();
+      } catch (err) {
+        await election.close().catch(() => undefined);
+        throw err;
+      }
+      return { observer: new MasterObserver(connection, election), lease, capabilities };
     } catch (err) {
-      await client.close();
+      await connection.close();
       throw err;
     }
   }
@@ -82,19 +94,37 @@ export class MasterObserver {
   /** Stops following and disconnects. */
   async close(): Promise<void> {
     await this.election.close();
-    await this.client.close();
+    await this.connection.close();
   }
 }
 
-async function readLease(client: DoozerClient, name: string): Promise<LeaseOnStart> {
-  const file = await client.get(leasePath(name));
-  if (file.rev === 0) return { kind: 'missing' };
+const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** One read of the election's record, by a passive lock of its own. */
+async function readLease(
+  connection: StoreConnection,
+  name: string,
+  address: string,
+  timing: DemoTimings,
+): Promise<{ lease: LeaseOnStart; capabilities: LockCapabilities }> {
+  const lock = await connection.store.openLock({
+    name,
+    address,
+    participating: false,
+    timing,
+    clock: systemClock,
+    logger: quiet,
+  });
   try {
-    const record = JSON.parse(file.text) as Partial<LeaseRecord>;
-    if (record.state === 'held') return { kind: 'held', holder: String(record.holder) };
-  } catch {
-    // unreadable: treated like a missing lease by the election
-    return { kind: 'missing' };
+    const { record } = await lock.read({ timeoutMs: 10_000 });
+    const lease: LeaseOnStart =
+      record === null
+        ? { kind: 'missing' }
+        : record.state === 'released'
+          ? { kind: 'released' }
+          : { kind: 'held', holder: record.holder };
+    return { lease, capabilities: lock.capabilities };
+  } finally {
+    await lock.close();
   }
-  return { kind: 'released' };
 }

@@ -22,8 +22,8 @@ export interface AppModuleOptions {
 }
 
 /**
- * The election's options, from the configuration; the store is a Doozer
- * client on `DOOZER_URI` with metrics (sample/src/store.ts).
+ * The election's options, from the configuration; the store is the one
+ * `ELECTION_URI` (or `DOOZER_URI`) names, with metrics (sample/src/store.ts).
  */
 export function electionOptions(
   config: ConfigService<SampleConfig, true>,

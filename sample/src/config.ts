@@ -4,7 +4,8 @@
  *
  * | variable                     | default       | meaning                                                              |
  * | ---------------------------- | ------------- | -------------------------------------------------------------------- |
- * | `DOOZER_URI`                 | required      | the Doozer to elect on, e.g. `doozer:?ca=127.0.0.1:8046`             |
+ * | `ELECTION_URI`               | —             | the store to elect on, by scheme: `doozer:?…`, `etcd://…`, `postgres://…` |
+ * | `DOOZER_URI`                 | required¹     | the Doozer to elect on, e.g. `doozer:?ca=127.0.0.1:8046`             |
  * | `DOOZER_BOOT_URI`            | —             | boot URI that resolves a `cn=` cluster name of `DOOZER_URI`          |
  * | `PORT`                       | `3000`        | HTTP port on 127.0.0.1; `0` picks a free one (logged at start)       |
  * | `ELECTION_NAME`              | `sample-jobs` | the election: file `/ns/service/master/<name>`                       |
@@ -13,12 +14,17 @@
  * | `ELECTION_RETRY_PERIOD_MS`   | library's     | the master renews its lease this often (min(2000, renew deadline / 3.5)) |
  * | `LOG_FORMAT`                 | `text`        | `json`: one JSON object per log line                                 |
  * | `LOG_LEVEL`                  | `log`         | `debug` adds the election engine's decisions and skipped leader jobs |
+ *
+ * ¹ unless `ELECTION_URI` is set, which wins over it.
  */
 import type { LogLevel } from '@nestjs/common';
 
 /** The environment after {@link validateEnv}: every value checked and converted. */
 export interface SampleEnv {
-  readonly DOOZER_URI: string;
+  /** The store to elect on, when given by `ELECTION_URI` (its scheme was checked). */
+  readonly ELECTION_URI: string | undefined;
+  /** The Doozer to elect on (used when `ELECTION_URI` is not set). */
+  readonly DOOZER_URI: string | undefined;
   readonly DOOZER_BOOT_URI: string | undefined;
   readonly PORT: number;
   readonly ELECTION_NAME: string;
@@ -33,6 +39,42 @@ export interface SampleEnv {
 export interface SampleConfig extends SampleEnv {
   /** The port the HTTP server is bound to (differs from `PORT` when that is 0). */
   readonly httpPort: number;
+}
+
+/** The backends `ELECTION_URI` can name. */
+export type SampleBackend = 'doozer' | 'etcd' | 'postgres';
+
+/** Where the election runs: the backend, chosen by the URI's scheme, and its URI. */
+export interface SampleStoreTarget {
+  readonly backend: SampleBackend;
+  /** The URI (it may hold a password or secret: never log it). */
+  readonly uri: string;
+  /** Doozer only: boot URI that resolves a `cn=` cluster name. */
+  readonly bootUri: string | undefined;
+}
+
+/** The backend of a URI by its scheme, or `undefined` for a scheme the sample does not know. */
+export function backendOf(uri: string): SampleBackend | undefined {
+  if (uri.startsWith('doozer:')) return 'doozer';
+  if (uri.startsWith('etcd://')) return 'etcd';
+  if (uri.startsWith('postgres://') || uri.startsWith('postgresql://')) return 'postgres';
+  return undefined;
+}
+
+/** The store of a checked environment: `ELECTION_URI` if set, else `DOOZER_URI`. */
+export function storeTarget(
+  env: Pick<SampleEnv, 'ELECTION_URI' | 'DOOZER_URI' | 'DOOZER_BOOT_URI'>,
+): SampleStoreTarget {
+  if (env.ELECTION_URI === undefined) {
+    if (env.DOOZER_URI === undefined) {
+      throw new SampleConfigError('ELECTION_URI or DOOZER_URI is required');
+    }
+    return { backend: 'doozer', uri: env.DOOZER_URI, bootUri: env.DOOZER_BOOT_URI };
+  }
+  const backend = backendOf(env.ELECTION_URI);
+  if (backend === undefined) throw new SampleConfigError('ELECTION_URI: unknown scheme');
+  const bootUri = backend === 'doozer' ? env.DOOZER_BOOT_URI : undefined;
+  return { backend, uri: env.ELECTION_URI, bootUri };
 }
 
 /** Default election name. */
@@ -85,15 +127,24 @@ function oneOf<T extends string>(env: RawEnv, key: string, values: readonly T[],
  * period`) is checked by the library when the application is created.
  */
 export function validateEnv(env: RawEnv): SampleEnv {
+  const electionUri = text(env, 'ELECTION_URI');
   const uri = text(env, 'DOOZER_URI');
-  if (uri === undefined) {
+  if (electionUri !== undefined && backendOf(electionUri) === undefined) {
+    // Never the URI itself: it may hold a password.
     throw new SampleConfigError(
-      'DOOZER_URI is required: the Doozer to elect on, e.g. DOOZER_URI="doozer:?ca=127.0.0.1:8046" ' +
-        '(for a local one run `npx doozer-dev-server`, or `npm run demo` to see everything at once)',
+      'ELECTION_URI must start with doozer:, etcd:// or postgres:// (postgresql://): the scheme chooses the backend',
+    );
+  }
+  if (electionUri === undefined && uri === undefined) {
+    throw new SampleConfigError(
+      'DOOZER_URI is required (or ELECTION_URI): the Doozer to elect on, e.g. DOOZER_URI="doozer:?ca=127.0.0.1:8046" ' +
+        '(for a local one run `npx doozer-dev-server`, or `npm run demo` to see everything at once), ' +
+        'or another store, e.g. ELECTION_URI="etcd://127.0.0.1:2379" or ELECTION_URI="postgres://user:password@127.0.0.1:5432/db"',
     );
   }
   const ms = (key: string): number | undefined => integer(env, key, 1, 86_400_000);
   return {
+    ELECTION_URI: electionUri,
     DOOZER_URI: uri,
     DOOZER_BOOT_URI: text(env, 'DOOZER_BOOT_URI'),
     PORT: integer(env, 'PORT', 0, 65535) ?? DEFAULT_PORT,

@@ -4,7 +4,8 @@
  *     DOOZER_URI="doozer:?ca=127.0.0.1:8046" PORT=3000 node dist/sample/src/main.js
  *
  * Run several with different ports: one is master and runs the leader-only
- * job. See sample/src/config.ts for every variable, and
+ * job. `ELECTION_URI` instead elects on any store, by its scheme
+ * (`etcd://127.0.0.1:2379`, `postgres://user:password@127.0.0.1:5432/db`). See sample/src/config.ts for every variable, and
  * docs/sample-and-demo.md.
  */
 import { ConsoleLogger, Logger } from '@nestjs/common';

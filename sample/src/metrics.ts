@@ -17,7 +17,7 @@ import {
   MasterElectionService,
   type DetachMetrics,
 } from 'nestjs-master-election';
-import { SampleTelemetry } from './store.js';
+import { SampleStore, SampleTelemetry } from './store.js';
 
 /** Records the election's metrics on the app's meter provider (the store's are recorded by sample/src/store.ts). */
 @Injectable()
@@ -28,13 +28,14 @@ export class ElectionMetrics implements OnApplicationBootstrap, OnApplicationShu
   constructor(
     private readonly election: MasterElectionService,
     private readonly telemetry: SampleTelemetry,
+    private readonly store: SampleStore,
   ) {}
 
   /** The service has the client's public surface (state$, isMaster, currentTerm, fencingToken). */
   async onApplicationBootstrap(): Promise<void> {
     this.detach = await instrumentElection(this.election, {
       meterProvider: this.telemetry.provider,
-      backend: 'doozer',
+      backend: this.store.backend,
     });
   }
 

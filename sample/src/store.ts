@@ -1,9 +1,10 @@
 /**
- * The election's store and the app's meter provider: a Doozer client on
- * `DOOZER_URI`, wrapped by `instrumentStore` so that `GET /metrics` also
- * shows renewal latency and lock errors (docs/metrics.md).
+ * The election's store and the app's meter provider: the store named by
+ * `ELECTION_URI` (by its scheme: Doozer, etcd or PostgreSQL) or, without it,
+ * a Doozer client on `DOOZER_URI`; wrapped by `instrumentStore` so that
+ * `GET /metrics` also shows renewal latency and lock errors (docs/metrics.md).
  *
- * The client is closed once the election has stopped with it: when the
+ * The connection is closed once the election has stopped with it: when the
  * election closes its lock, or at shutdown when no lock is open (Nest's
  * order of shutdown hooks across modules is not relied on).
  */
@@ -11,14 +12,9 @@ import { Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import {
-  DoozerElectionStore,
-  instrumentStore,
-  type ElectionLock,
-  type ElectionStore,
-} from 'nestjs-master-election';
-import { DoozerClient } from 'nestjs-master-election/doozer';
-import type { SampleConfig } from './config.js';
+import { instrumentStore, type ElectionLock, type ElectionStore } from 'nestjs-master-election';
+import { storeTarget, type SampleBackend, type SampleConfig } from './config.js';
+import { connectStore, type StoreConnection } from './store-connection.js';
 
 /** The app's meter provider, read by its Prometheus exporter (a pull reader). */
 @Injectable()
@@ -31,10 +27,10 @@ export class SampleTelemetry implements OnApplicationShutdown {
   }
 }
 
-/** Opens the election's store; closes the client it opened on shutdown. */
+/** Opens the election's store; closes the connection it opened on shutdown. */
 @Injectable()
 export class SampleStore implements OnApplicationShutdown {
-  private client: DoozerClient | undefined;
+  private connection: StoreConnection | undefined;
   private openLocks = 0;
 
   constructor(
@@ -42,38 +38,49 @@ export class SampleStore implements OnApplicationShutdown {
     private readonly telemetry: SampleTelemetry,
   ) {}
 
+  /** The backend the configuration names (`doozer`, `etcd` or `postgres`), for the metrics' labels. */
+  get backend(): SampleBackend {
+    return storeTarget(this.env()).backend;
+  }
+
   /** The `store` option of the election: called once at bootstrap (again on a retry). */
   async open(): Promise<ElectionStore> {
-    await this.client?.close();
-    const client = await DoozerClient.connect(this.config.get('DOOZER_URI', { infer: true }), {
-      bootUri: this.config.get('DOOZER_BOOT_URI', { infer: true }),
-    });
-    this.client = client;
-    const doozer = new DoozerElectionStore(client);
+    await this.connection?.close();
+    const connection = await connectStore(storeTarget(this.env()));
+    this.connection = connection;
+    const inner = connection.store;
     const store: ElectionStore = {
-      backend: doozer.backend,
+      backend: inner.backend,
       openLock: async (request) => {
-        const lock = await doozer.openLock(request);
+        const lock = await inner.openLock(request);
         this.openLocks += 1;
-        return this.closingClient(lock, client);
+        return this.closingConnection(lock, connection);
       },
-      toString: () => doozer.toString(),
+      toString: () => inner.toString(),
     };
     return instrumentStore(store, { meterProvider: this.telemetry.provider });
   }
 
-  /** Closes the client unless a lock still uses it (its close() then closes the client). */
+  /** Closes the connection unless a lock still uses it (its close() then closes the connection). */
   async onApplicationShutdown(): Promise<void> {
-    if (this.openLocks === 0) await this.client?.close();
+    if (this.openLocks === 0) await this.connection?.close();
   }
 
-  /** `lock`, whose close() also closes `client` once no other lock is open. */
-  private closingClient(lock: ElectionLock, client: DoozerClient): ElectionLock {
+  private env(): Pick<SampleConfig, 'ELECTION_URI' | 'DOOZER_URI' | 'DOOZER_BOOT_URI'> {
+    return {
+      ELECTION_URI: this.config.get('ELECTION_URI', { infer: true }),
+      DOOZER_URI: this.config.get('DOOZER_URI', { infer: true }),
+      DOOZER_BOOT_URI: this.config.get('DOOZER_BOOT_URI', { infer: true }),
+    };
+  }
+
+  /** `lock`, whose close() also closes `connection` once no other lock is open. */
+  private closingConnection(lock: ElectionLock, connection: StoreConnection): ElectionLock {
     let closed: Promise<void> | undefined;
     const close = (): Promise<void> =>
       (closed ??= lock.close().finally(async () => {
         this.openLocks -= 1;
-        if (this.openLocks === 0) await client.close();
+        if (this.openLocks === 0) await connection.close();
       }));
     return new Proxy(lock, {
       get(target, key) {

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MasterElectionService, type ElectionRole } from 'nestjs-master-election';
 import { DoozerServer } from 'nestjs-master-election/testing';
 import { AppModule } from '../../sample/src/app.module.js';
-import { SampleConfigError, validateEnv } from '../../sample/src/config.js';
+import { SampleConfigError, storeTarget, validateEnv } from '../../sample/src/config.js';
 import type { ElectionStatus } from '../../sample/src/election.controller.js';
 import { LeaderJob, type LeaderJobRun } from '../../sample/src/leader-job.service.js';
 import { listenOnLoopback } from '../../sample/src/loopback-listener.js';
@@ -260,5 +260,33 @@ describe('sample configuration', () => {
     expect(() => validateEnv({ DOOZER_URI: 'doozer:?ca=h:1', LOG_FORMAT: 'xml' })).toThrow(
       /^LOG_FORMAT must be one of text, json/,
     );
+  });
+
+  it('ELECTION_URI picks the store by its scheme and wins over DOOZER_URI', () => {
+    const target = (env: Record<string, string>) => storeTarget(validateEnv(env));
+    const doozer = 'doozer:?ca=127.0.0.1:8046';
+    expect(target({ DOOZER_URI: doozer, DOOZER_BOOT_URI: 'doozer:?ca=h:1' })).toEqual({
+      backend: 'doozer',
+      uri: doozer,
+      bootUri: 'doozer:?ca=h:1',
+    });
+    expect(target({ ELECTION_URI: 'etcd://127.0.0.1:2379/apps', DOOZER_URI: doozer })).toEqual({
+      backend: 'etcd',
+      uri: 'etcd://127.0.0.1:2379/apps',
+      bootUri: undefined,
+    });
+    for (const uri of ['postgres://u:pw@127.0.0.1:5432/db', 'postgresql://u:pw@h/db']) {
+      expect(target({ ELECTION_URI: uri })).toMatchObject({ backend: 'postgres', uri });
+    }
+    // A scheme it does not know: named, the URI (and its password) not repeated.
+    let message = '';
+    try {
+      validateEnv({ ELECTION_URI: 'mysql://u:s3cret@h/db' });
+    } catch (err) {
+      expect(err).toBeInstanceOf(SampleConfigError);
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^ELECTION_URI must start with doozer:, etcd:\/\/ or postgres:\/\//);
+    expect(message).not.toContain('s3cret');
   });
 });

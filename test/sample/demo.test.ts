@@ -3,148 +3,14 @@
  * setup) with `--short` timings, its own embedded server and three replica
  * processes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_TIMINGS } from '../../sample/demo/timings.js';
 import { waitFor } from '../support/wait.js';
+import { DemoRun, expectNothingLeft, isAlive, RUN_MS } from './demo-run.js';
 
-const DEMO = fileURLToPath(new URL('../../dist/sample/demo.js', import.meta.url));
-/** Limit of one demo run: it takes a few seconds, but a loaded 2-core machine is slow to boot Nest. */
-const RUN_MS = 100_000;
-
-interface Exit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
-
-/** Whether a process runs (exists and is not a zombie). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
-}
-
-/** One run of the demo, in its own process group so that cleanup reaches its replicas too. */
-class DemoRun {
-  readonly lines: string[] = [];
-  readonly exited: Promise<Exit>;
-  private readonly proc: ChildProcess;
-  private readonly waiters = new Set<() => void>();
-  private exit: Exit | undefined;
-
-  constructor(args: readonly string[], cwd: string) {
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-    for (const k of ['DOOZER_URI', 'DOOZER_BOOT_URI', 'DEMO_SHORT', 'DEMO_VERBOSE']) delete env[k];
-    this.proc = spawn(process.execPath, [DEMO, ...args], {
-      env,
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    for (const stream of [this.proc.stdout!, this.proc.stderr!]) {
-      createInterface({ input: stream }).on('line', (line) => {
-        this.lines.push(line);
-        for (const wake of this.waiters) wake();
-      });
-    }
-    this.exited = new Promise((resolve) => {
-      this.proc.once('exit', (code, signal) => {
-        this.exit = { code, signal };
-        for (const wake of this.waiters) wake();
-        resolve(this.exit);
-      });
-    });
-  }
-
-  get output(): string {
-    return this.lines.join('\n');
-  }
-
-  /** Waits for a line matching `re` (woken by each new line, not polled). */
-  line(re: RegExp): Promise<RegExpExecArray> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        for (const l of this.lines) {
-          const m = re.exec(l);
-          if (m) {
-            this.waiters.delete(check);
-            resolve(m);
-            return;
-          }
-        }
-        if (this.exit) {
-          this.waiters.delete(check);
-          reject(
-            new Error(
-              `demo exited (${JSON.stringify(this.exit)}) before printing ${re}:\n${this.output}`,
-            ),
-          );
-        }
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  /** The pid of the doozer-dev-server it started, from the line `Doozer    doozer-dev-server on …, pid 1234`. */
-  serverPid(): number | undefined {
-    for (const l of this.lines) {
-      const m = /^Doozer\s+doozer-dev-server on 127\.0\.0\.1:\d+, pid (\d+)\b/.exec(l);
-      if (m) return Number(m[1]);
-    }
-    return undefined;
-  }
-
-  /** The replicas' pids, from the lines `A  pid 1234  http://…`. */
-  replicaPids(): number[] {
-    return this.lines.flatMap((l) => {
-      const m = /^\s+[ABC]\s+pid (\d+)\s/.exec(l);
-      return m ? [Number(m[1])] : [];
-    });
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    this.proc.kill(signal);
-  }
-
-  /**
-   * SIGKILL to the whole process group (whatever is left of the demo and its
-   * replicas) and to the server, which runs in a group of its own.
-   */
-  destroy(): void {
-    const server = this.serverPid();
-    for (const target of [-this.proc.pid!, ...(server && isAlive(server) ? [server] : [])]) {
-      try {
-        process.kill(target, 'SIGKILL');
-      } catch {
-        // nobody left
-      }
-    }
-  }
-}
-
-/** The demo's three replicas and its doozer-dev-server have all exited. */
-function expectNothingLeft(demo: DemoRun): void {
-  const pids = demo.replicaPids();
-  expect(pids).toHaveLength(3);
-  expect(pids.filter(isAlive)).toEqual([]);
-  const server = demo.serverPid();
-  expect(server, demo.output).toBeGreaterThan(0);
-  expect(isAlive(server!)).toBe(false);
-}
 describe('npm run demo', () => {
   const runs: DemoRun[] = [];
   const dirs: string[] = [];
