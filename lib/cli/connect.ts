@@ -5,10 +5,8 @@
  */
 import { DoozerClient } from '../doozer/client.js';
 import { MasterElection, type MasterElectionOpenOptions } from '../election/index.js';
-import type { ElectionStore } from '../election/port.js';
 import { MasterElectionClient } from '../backends/doozer/index.js';
-import { EtcdElectionStore } from '../backends/etcd/index.js';
-import { createPostgresStore } from '../backends/postgres/index.js';
+import { openUriStore } from '../backends/store-uri.js';
 import type { CliLogger } from './logger.js';
 import type { CliOptions } from './options.js';
 import type { StoreUri } from './store-uri.js';
@@ -53,10 +51,7 @@ export async function connectBackend(
 }
 
 async function connectStore(uri: StoreUri): Promise<BackendConnection> {
-  const store: ElectionStore & { close(): Promise<void> } =
-    uri.kind === 'etcd'
-      ? await EtcdElectionStore.connect(uri.reveal())
-      : await createPostgresStore({ connectionString: uri.reveal() });
+  const store = await openUriStore(uri.kind, uri.reveal());
   return {
     where: uri.shown,
     join: async (options) => {

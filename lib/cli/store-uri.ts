@@ -4,7 +4,7 @@
  * password, but prints without it: `toString()` shows `***` in its place.
  */
 import { ElectionConfigError } from '../election/errors.js';
-import { parseEtcdUri } from '../backends/etcd/options.js';
+import { parseStoreUri } from '../backends/store-uri.js';
 import { UsageError } from './usage-error.js';
 
 /** The backends chosen by a flag of their own. */
@@ -75,7 +75,8 @@ export class StoreUri {
    */
   static parse(kind: StoreKind, text: string): StoreUri {
     try {
-      return kind === 'etcd' ? etcdUri(text) : postgresUri(text);
+      const u = parseStoreUri(kind, text);
+      return new StoreUri(kind, text, u.shown, u.bare, u.secrets);
     } catch (e) {
       if (e instanceof ElectionConfigError) {
         const message = e.message.replace(/^(uri|connectionString): /, '');
@@ -83,17 +84,6 @@ export class StoreUri {
       }
       throw e;
     }
-  }
-
-  /** @internal */
-  static make(
-    kind: StoreKind,
-    text: string,
-    shown: string,
-    bare: string,
-    secrets: readonly string[],
-  ): StoreUri {
-    return new StoreUri(kind, text, shown, bare, secrets);
   }
 }
 
@@ -137,70 +127,4 @@ export function storeFromFlags(o: StoreFlags): StoreUri | undefined {
     if (given !== undefined) throw new UsageError(`${doozerFlag} is for Doozer: not with ${flag}`);
   }
   return StoreUri.parse(o.etcdUri !== undefined ? 'etcd' : 'postgres', text);
-}
-
-/**
- * `etcd://[user:password@]host:port[,...][/prefix]`. Without its password the
- * user info goes as a whole (an `etcd://` URI takes `user:password` or
- * nothing), so the child gets `etcd://host:port[,...][/prefix]`.
- */
-function etcdUri(text: string): StoreUri {
-  const parsed = parseEtcdUri(text);
-  const rest = text.slice('etcd://'.length);
-  const firstSlash = rest.indexOf('/');
-  const at = rest.lastIndexOf('@', firstSlash === -1 ? undefined : firstSlash);
-  if (at === -1 || !parsed.auth) return StoreUri.make('etcd', text, text, text, []);
-  const user = rest.slice(0, rest.indexOf(':'));
-  const after = rest.slice(at + 1);
-  const secrets = secretForms(parsed.auth.password, rest.slice(rest.indexOf(':') + 1, at));
-  return StoreUri.make('etcd', text, `etcd://${user}:***@${after}`, `etcd://${after}`, secrets);
-}
-
-/** `postgres://user:password@host:port/db?...` (also `postgresql://`, and `?password=`). */
-function postgresUri(text: string): StoreUri {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new ElectionConfigError(
-      'uri',
-      'not a valid URL (expected postgres://user:password@host:port/database)',
-    );
-  }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new ElectionConfigError(
-      'uri',
-      `scheme ${JSON.stringify(url.protocol)}; expected postgres: or postgresql:`,
-    );
-  }
-  if (url.hostname === '') throw new ElectionConfigError('uri', 'no host after postgres://');
-  const secrets: string[] = [];
-  if (url.password !== '') secrets.push(...secretForms(safeDecode(url.password), url.password));
-  const queryPassword = url.searchParams.get('password');
-  if (queryPassword) secrets.push(...secretForms(queryPassword, encodeURIComponent(queryPassword)));
-  const shownUrl = new URL(text);
-  const bareUrl = new URL(text);
-  if (url.password !== '') {
-    shownUrl.password = '***';
-    bareUrl.password = '';
-  }
-  if (queryPassword !== null) {
-    shownUrl.searchParams.set('password', '***');
-    bareUrl.searchParams.delete('password');
-  }
-  const shown = shownUrl.toString().replace(/%2A%2A%2A/g, '***');
-  return StoreUri.make('postgres', text, shown, bareUrl.toString(), secrets);
-}
-
-/** A password as given and as encoded in the URI (a log line may hold either). */
-function secretForms(decoded: string, encoded: string): string[] {
-  return [...new Set([decoded, encoded].filter((s) => s.length > 0))];
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }

@@ -7,6 +7,12 @@ import {
 } from '../doozer/index.js';
 import { ElectionConfigError, ElectionFatalError, type ElectionStore } from '../election/index.js';
 import { DoozerElectionStore } from '../backends/doozer/index.js';
+import {
+  isDriverMissingError,
+  openUriStore,
+  redactSecrets,
+  type ClosableElectionStore,
+} from '../backends/store-uri.js';
 import { redactDoozerUri } from './doozer-connection.pool.js';
 import { RETRY_INITIAL_DELAY_MS, RETRY_MAX_DELAY_MS } from './master-election.constants.js';
 import { MasterElectionConnectError } from './master-election.errors.js';
@@ -47,13 +53,17 @@ export const pause = (ms: number, signal: AbortSignal): Promise<unknown> =>
 
 /**
  * The storage of one registration: the user's `store` (or what its factory
- * returns), or a Doozer store on the user's `client` or on a connection
- * shared through the application's pool; and how boot failures are named.
+ * returns), the etcd or PostgreSQL store of an `etcd://` or `postgres://`
+ * `uri` (shared through the application's store pool), or a Doozer store on
+ * the user's `client` or on a connection shared through the application's
+ * pool; and how boot failures are named.
  * It never closes a store or a client it was given.
  */
 export class ElectionConnection {
   /** The connection taken from the pool (undefined with a user's `client` or `store`). */
   private pooled: DoozerClient | undefined;
+  /** The etcd or PostgreSQL store taken from the store pool (with such a `uri`). */
+  private pooledStore: ClosableElectionStore | undefined;
   /** The store in use, once connected. */
   private current: ElectionStore | undefined;
 
@@ -66,9 +76,21 @@ export class ElectionConnection {
 
   /** The URI for messages, its secret redacted. */
   get uri(): string {
+    if (this.opts.storeUri !== undefined) return this.opts.storeUri.shown;
     if (this.opts.uri !== undefined) return redactDoozerUri(this.opts.uri);
     if (this.opts.client !== undefined) return '(the given client)';
     return this.current ? String(this.current) : '(the given store)';
+  }
+
+  /** The backend named in messages: `Doozer`, `etcd` or `PostgreSQL`. */
+  get backend(): string {
+    const kind = this.opts.storeUri?.kind;
+    return kind === 'etcd' ? 'etcd' : kind === 'postgres' ? 'PostgreSQL' : 'Doozer';
+  }
+
+  /** `text` without the secrets of an etcd or PostgreSQL `uri`. */
+  private redact(text: string): string {
+    return this.opts.storeUri ? redactSecrets(this.opts.storeUri, text) : text;
   }
 
   /** The Doozer client in use, if any (none with `store`). */
@@ -103,8 +125,36 @@ export class ElectionConnection {
       }
       return this.current;
     }
+    if (this.opts.storeUri !== undefined) {
+      this.current = await this.openUriStore();
+      return this.current;
+    }
     this.current = new DoozerElectionStore(await this.connectDoozer());
     return this.current;
+  }
+
+  /** The etcd or PostgreSQL store of `uri` (shared through the store pool). */
+  private async openUriStore(): Promise<ClosableElectionStore> {
+    const parsed = this.opts.storeUri!;
+    const text = this.opts.uri!;
+    const timeout = this.opts.connectTimeoutMs;
+    try {
+      this.pooledStore = await this.registry.stores.acquire(
+        text,
+        () => openUriStore(parsed.kind, text, { connectTimeoutMs: timeout }),
+        this.signal,
+      );
+      return this.pooledStore;
+    } catch (err) {
+      // A missing driver and bad options fail as they are: typed, naming the package or option.
+      if (err instanceof ElectionConfigError || isDriverMissingError(err)) throw err;
+      throw new MasterElectionConnectError(
+        this.opts.name,
+        this.uri,
+        this.redact(describeError(err)),
+        { cause: err, backend: this.backend },
+      );
+    }
   }
 
   /** The Doozer client of `client` or `uri` (shared through the pool). */
@@ -137,12 +187,25 @@ export class ElectionConnection {
    */
   startError(err: unknown): unknown {
     if (err instanceof ElectionConfigError || err instanceof MasterElectionConnectError) return err;
+    if (isDriverMissingError(err)) return err;
     const reason = err instanceof DoozerTimeoutError ? NO_ANSWER(err.message) : describeError(err);
-    return new MasterElectionConnectError(this.opts.name, this.uri, reason, { cause: err });
+    return new MasterElectionConnectError(this.opts.name, this.uri, this.redact(reason), {
+      cause: err,
+      backend: this.backend,
+    });
   }
 
   async release(): Promise<void> {
     this.current = undefined;
+    const store = this.pooledStore;
+    this.pooledStore = undefined;
+    if (store) {
+      try {
+        await this.registry.stores.release(store);
+      } catch (err) {
+        this.log.warn(CLOSE_FAILED(this.opts.name, describeError(err)));
+      }
+    }
     const client = this.pooled;
     this.pooled = undefined;
     if (!client) return;
@@ -169,7 +232,7 @@ export class ElectionConnection {
     while (!signal.aborted && !store) {
       try {
         store = await this.connect();
-        if (this.opts.uri !== undefined) this.log.log(CONNECTED(name, this.uri));
+        if (this.opts.uri !== undefined) this.log.log(CONNECTED(name, this.uri, this.backend));
       } catch (err) {
         if (signal.aborted) return; // shutdown abandoned the attempt
         const cause = err instanceof Error && err.cause ? err.cause : err;
@@ -180,15 +243,17 @@ export class ElectionConnection {
             ? ACCESS_REFUSED(name, this.uri, cause.message)
             : cause instanceof DoozerUriError
               ? BAD_URI(name, this.uri, cause.message)
-              : cause instanceof ElectionConfigError
-                ? `election ${name} stopped: ${cause.message}`
+              : cause instanceof ElectionConfigError || isDriverMissingError(cause)
+                ? `election ${name} stopped: ${(cause as Error).message}`
                 : undefined;
         if (fatal !== undefined) {
           await giveUp(new ElectionFatalError(fatal, { cause }));
           return;
         }
         const ms = delay.next();
-        this.log.warn(RETRYING(name, this.uri, describeError(cause), ms));
+        this.log.warn(
+          RETRYING(name, this.uri, this.redact(describeError(cause)), ms, this.backend),
+        );
         await pause(ms, signal);
       }
     }
@@ -205,7 +270,7 @@ export class ElectionConnection {
           return;
         }
         const ms = delay.next();
-        this.log.warn(START_RETRYING(name, describeError(err), ms));
+        this.log.warn(START_RETRYING(name, this.redact(describeError(err)), ms));
         await pause(ms, signal);
       }
     }

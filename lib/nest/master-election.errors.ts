@@ -10,12 +10,16 @@ export class MasterElectionConnectError extends ElectionError {
   constructor(
     /** The election's name. */
     readonly election: string,
-    /** The Doozer URI, its secret redacted. */
+    /** The URI (or store) it was connecting to, its secret redacted. */
     readonly uri: string,
     message: string,
-    options?: { cause?: unknown },
+    /** `backend`: what is named in the message (default `Doozer`). */
+    options?: { cause?: unknown; backend?: string },
   ) {
-    super(`election ${election}: cannot connect to Doozer at ${uri}: ${message}`, options);
+    super(
+      `election ${election}: cannot connect to ${options?.backend ?? 'Doozer'} at ${uri}: ${message}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
   }
 }
 

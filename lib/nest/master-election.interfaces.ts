@@ -30,10 +30,20 @@ export type MasterElectionTimingOptions = {
 /** Options of one election registered with `MasterElectionModule.forRoot()` / `forRootAsync()`. */
 export interface MasterElectionModuleOptions extends MasterElectionTimingOptions {
   /**
-   * The Doozer URI to connect to, e.g. `doozer:?ca=10.0.0.1:8046&sk=secret`.
+   * Where the election lives; its scheme chooses the backend:
+   * - `doozer:?ca=10.0.0.1:8046&sk=secret`: Doozer (with `bootUri` for `cn=`);
+   * - `etcd://[user:password@]host:port[,host:port...][/prefix]`: etcd v3
+   *   (needs the `etcd3` package);
+   * - `postgres://user:password@host:port/database` (or `postgresql://`):
+   *   PostgreSQL (needs the `pg` package).
+   *
    * Registrations of one application that give the same `uri` (and
-   * `bootUri`) share one connection. Give exactly one of `uri`, `client`
-   * and `store`.
+   * `bootUri`) share one connection (Doozer) or one store (etcd,
+   * PostgreSQL), closed when the application closes. A driver package that
+   * is not installed fails the boot with `EtcdDriverMissingError` or
+   * `PostgresDriverMissingError` naming it; another scheme fails it with an
+   * `ElectionConfigError` naming the scheme. Passwords and secrets never
+   * appear in logs or errors. Give exactly one of `uri`, `client` and `store`.
    */
   uri?: string | undefined;
   /**
@@ -73,7 +83,10 @@ export interface MasterElectionModuleOptions extends MasterElectionTimingOptions
   participating?: boolean | undefined;
   /** Force a new election once this process has joined (deposes the current master). Default false. */
   forceElectionOnStart?: boolean | undefined;
-  /** Limit of one connection attempt to Doozer. Default: the client's (5000 ms). */
+  /**
+   * Limit of one connection attempt: to Doozer (default: the client's, 5000
+   * ms), etcd (its `dialTimeoutMs`, default 5000) or PostgreSQL (default 10000).
+   */
   connectTimeoutMs?: number | undefined;
   /**
    * When Doozer cannot be reached at boot: `'fail'` (default) fails the boot

@@ -58,8 +58,14 @@ export const ASYNC_NEEDS_NAME =
 export const UNKNOWN_OPTION = (name: string, option: string): string =>
   `election "${name}": unknown MasterElectionModule option "${option}" is ignored`;
 
-export const RETRYING = (name: string, uri: string, reason: string, delayMs: number): string =>
-  `election "${name}": Doozer at ${uri} is unreachable (${reason}); retrying in ${delayMs} ms`;
+export const RETRYING = (
+  name: string,
+  uri: string,
+  reason: string,
+  delayMs: number,
+  backend = 'Doozer',
+): string =>
+  `election "${name}": ${backend} at ${uri} is unreachable (${reason}); retrying in ${delayMs} ms`;
 
 export const ACCESS_REFUSED = (name: string, uri: string, reason: string): string =>
   `election ${name} stopped: Doozer at ${uri} refused access (${reason}); check the secret (sk=) of the URI`;
@@ -67,8 +73,8 @@ export const ACCESS_REFUSED = (name: string, uri: string, reason: string): strin
 export const START_RETRYING = (name: string, reason: string, delayMs: number): string =>
   `election "${name}": could not start (${reason}); retrying in ${delayMs} ms`;
 
-export const CONNECTED = (name: string, uri: string): string =>
-  `election "${name}": connected to Doozer at ${uri}`;
+export const CONNECTED = (name: string, uri: string, backend = 'Doozer'): string =>
+  `election "${name}": connected to ${backend} at ${uri}`;
 
 export const RESIGN_FAILED = (name: string, reason: string): string =>
   `election "${name}": resigning at shutdown failed: ${reason}`;

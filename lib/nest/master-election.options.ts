@@ -15,6 +15,12 @@ import {
   type MasterElectionOptions,
 } from '../election/index.js';
 import { resolveElectionOptions } from '../election/options.js';
+import {
+  parseStoreUri,
+  storeSchemeOf,
+  type ParsedStoreUri,
+  type StoreScheme,
+} from '../backends/store-uri.js';
 import type {
   MasterElectionModuleOptions,
   MasterElectionStoreOption,
@@ -29,6 +35,10 @@ export interface ResolvedModuleOptions {
   readonly address: string;
   readonly participating: boolean;
   readonly uri: string | undefined;
+  /** The backend chosen by the scheme of `uri` (undefined with `client` or `store`). */
+  readonly scheme: StoreScheme | undefined;
+  /** An etcd or PostgreSQL `uri`, checked, with its shown form and secrets. */
+  readonly storeUri: ParsedStoreUri | undefined;
   readonly client: DoozerClient | undefined;
   /** The `store` option (a store or a factory of one). */
   readonly store: MasterElectionStoreOption | undefined;
@@ -158,7 +168,7 @@ export function resolveModuleOptions(
   if (given.length !== 1) {
     throw new ElectionConfigError(
       given[1] ?? 'uri',
-      `give exactly one of \`uri\` (a Doozer URI), \`client\` (a connected DoozerClient) and \`store\` (an ElectionStore or a function returning one)${given.length > 1 ? ` (got ${given.join(', ')})` : ''}`,
+      `give exactly one of \`uri\` (doozer:, etcd:// or postgres://), \`client\` (a connected DoozerClient) and \`store\` (an ElectionStore or a function returning one)${given.length > 1 ? ` (got ${given.join(', ')})` : ''}`,
     );
   }
   if (store !== undefined && typeof store !== 'function' && !isElectionStore(store)) {
@@ -170,7 +180,13 @@ export function resolveModuleOptions(
   if (store !== undefined && raw.bootUri !== undefined) {
     throw new ElectionConfigError('bootUri', 'applies to `uri` only (not with `store`)');
   }
-  const parsed = uri === undefined ? undefined : checkUri('uri', uri);
+  const scheme = uri === undefined ? undefined : storeSchemeOf(uri, 'uri');
+  if (scheme !== undefined && scheme !== 'doozer' && raw.bootUri !== undefined) {
+    throw new ElectionConfigError('bootUri', 'applies to a doozer: `uri` only');
+  }
+  const storeUri =
+    scheme === undefined || scheme === 'doozer' ? undefined : parseStoreUri(scheme, uri as string);
+  const parsed = scheme === 'doozer' ? checkUri('uri', uri) : undefined;
   if (raw.bootUri !== undefined) checkUri('bootUri', raw.bootUri);
   // Like the client: a cn= cluster name is looked up (through bootUri) only
   // when the URI has no ca= addresses.
@@ -258,6 +274,8 @@ export function resolveModuleOptions(
     address,
     participating,
     uri,
+    scheme,
+    storeUri,
     client,
     store,
     bootUri: raw.bootUri,

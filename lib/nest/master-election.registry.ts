@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { DoozerConnectionPool } from './doozer-connection.pool.js';
+import { UriStorePool } from './uri-store.pool.js';
 import { LOGGER_CONTEXT } from './master-election.constants.js';
 import {
   DECORATOR_OF,
@@ -43,6 +44,8 @@ export interface DeclaredHandler {
 export class MasterElectionRegistry implements OnApplicationShutdown {
   /** The application's Doozer connections, one per URI. */
   readonly connections = new DoozerConnectionPool();
+  /** The application's etcd and PostgreSQL stores opened from a `uri`, one per URI. */
+  readonly stores = new UriStorePool();
   private readonly logger = new Logger(LOGGER_CONTEXT);
   private readonly elections = new Map<string, RegisteredElection>();
   private readonly declared = new Map<string, DeclaredHandler>();
@@ -115,6 +118,6 @@ export class MasterElectionRegistry implements OnApplicationShutdown {
 
   /** Closes connections left open (every registration releases its own before this runs). */
   async onApplicationShutdown(): Promise<void> {
-    await this.connections.closeAll();
+    await Promise.all([this.connections.closeAll(), this.stores.closeAll()]);
   }
 }
