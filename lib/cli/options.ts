@@ -16,7 +16,7 @@ import {
   validateElectionName,
 } from '../election/index.js';
 import { redactSecrets } from './logger.js';
-import { storeFromFlags, type StoreUri } from './store-uri.js';
+import { backendFromGeneralUri, storeFromFlags, type StoreUri } from './store-uri.js';
 import { UsageError } from './usage-error.js';
 
 /** The program's name, in usage messages and log prefixes. */
@@ -142,6 +142,10 @@ function buildProgram(io: ParseIo): Command {
       'shell command run on an election error, with the error text appended as its last argument',
     )
     .option(
+      '--uri <uri>',
+      'any backend, chosen by its scheme: doozer:, etcd://, postgres:// (default: $ELECTION_URI)',
+    )
+    .option(
       '--doozer-uri <uri>',
       'Doozer URI, e.g. doozer:?ca=127.0.0.1:8046 (default: $DOOZER_URI)',
     )
@@ -254,6 +258,7 @@ interface RawOptions {
   masterCmd?: string;
   slaveCmd?: string;
   errorCmd?: string;
+  uri?: string;
   doozerUri?: string;
   doozerBootUri?: string;
   etcdUri?: string;
@@ -315,7 +320,9 @@ export function parseCliArgs(
     }
     throw e;
   }
-  const o = program.opts<RawOptions>();
+  const raw = program.opts<RawOptions>();
+  const general = backendFromGeneralUri(raw, env);
+  const o: RawOptions = general ? { ...raw, [general.flag]: general.text } : raw;
   const operands = program.args;
 
   let run: CliOptions['run'];

@@ -4,7 +4,7 @@
  * password, but prints without it: `toString()` shows `***` in its place.
  */
 import { ElectionConfigError } from '../election/errors.js';
-import { parseStoreUri } from '../backends/store-uri.js';
+import { parseStoreUri, storeSchemeOf } from '../backends/store-uri.js';
 import { UsageError } from './usage-error.js';
 
 /** The backends chosen by a flag of their own. */
@@ -127,4 +127,56 @@ export function storeFromFlags(o: StoreFlags): StoreUri | undefined {
     if (given !== undefined) throw new UsageError(`${doozerFlag} is for Doozer: not with ${flag}`);
   }
   return StoreUri.parse(o.etcdUri !== undefined ? 'etcd' : 'postgres', text);
+}
+
+/** The flags and variable {@link backendFromGeneralUri} looks at. */
+export interface GeneralUriFlags {
+  readonly uri?: string;
+  readonly doozerUri?: string;
+  readonly etcdUri?: string;
+  readonly postgresUri?: string;
+}
+
+/** The backend flag that a URI of each scheme stands for. */
+const FLAG_OF_SCHEME = {
+  doozer: 'doozerUri',
+  etcd: 'etcdUri',
+  postgres: 'postgresUri',
+} as const;
+
+/**
+ * `--uri` (or, when no backend flag is given, `$ELECTION_URI`): any
+ * backend's URI, the backend chosen by its scheme (`doozer:`, `etcd://`,
+ * `postgres://`, `postgresql://`). Returns which backend flag it stands for,
+ * or `undefined` when neither is given (then `--doozer-uri` /
+ * `$DOOZER_URI` as before).
+ * @throws UsageError for `--uri` with a backend flag, or an unknown scheme
+ *   (naming the scheme and the choices, never the rest of the URI).
+ */
+export function backendFromGeneralUri(
+  o: GeneralUriFlags,
+  env: NodeJS.ProcessEnv,
+):
+  | { readonly flag: (typeof FLAG_OF_SCHEME)[keyof typeof FLAG_OF_SCHEME]; readonly text: string }
+  | undefined {
+  const specific = [
+    o.doozerUri !== undefined ? '--doozer-uri' : undefined,
+    o.etcdUri !== undefined ? '--etcd-uri' : undefined,
+    o.postgresUri !== undefined ? '--postgres-uri' : undefined,
+  ].filter((f): f is string => f !== undefined);
+  if (o.uri !== undefined && specific.length > 0) {
+    throw new UsageError(
+      `--uri and ${specific.join(' and ')} exclude each other: choose one backend`,
+    );
+  }
+  const fromEnv = env.ELECTION_URI === '' ? undefined : env.ELECTION_URI;
+  const text = o.uri ?? (specific.length === 0 ? fromEnv : undefined);
+  if (text === undefined) return undefined;
+  const what = o.uri !== undefined ? '--uri' : 'ELECTION_URI';
+  try {
+    return { flag: FLAG_OF_SCHEME[storeSchemeOf(text, what)], text };
+  } catch (e) {
+    if (e instanceof ElectionConfigError) throw new UsageError(`bad ${e.message}`);
+    throw e;
+  }
 }

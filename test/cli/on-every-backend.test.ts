@@ -216,10 +216,12 @@ describe.each(EVERY_BACKEND)('elect-run-command on $name', ({ name, skip, start 
   );
 
   it.skipIf(skip)(
-    '--observe prints the state at start and every change of master, one line each',
+    '--observe prints the state at start and every change of master, one line each (the observer chooses its backend with --uri)',
     async () => {
       const { ws } = suite;
-      const observer = ws.start('observer', [...onStore(suite), '--observe']);
+      // --uri: the backend by the URI's scheme, the same store as the participants' flag.
+      const [, ...rest] = onStore(suite);
+      const observer = ws.start('observer', ['--uri', ...rest, '--observe']);
       // A fresh election: nobody is master yet.
       await observer.until(() => observer.stdout.length > 0, 'the first --observe line');
       expect(observer.stdout[0]).toBe('no master');

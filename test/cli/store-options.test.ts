@@ -128,3 +128,33 @@ describe('backend flags', () => {
     expect(err).not.toContain(encodeURIComponent(PW));
   });
 });
+
+describe('--uri and $ELECTION_URI: any backend, by its scheme', () => {
+  it('chooses etcd, PostgreSQL or Doozer by the scheme, exactly as the backend flag would', () => {
+    const e = parse(['--uri', ETCD], { DOOZER_URI: DOOZER });
+    expect(e.store?.kind).toBe('etcd');
+    expect(String(e.store)).toBe(String(parse(['--etcd-uri', ETCD]).store));
+    expect(parse(['--uri', PG]).store?.kind).toBe('postgres');
+    expect(parse(['--uri', 'postgresql://app@db:5432/app']).store?.kind).toBe('postgres');
+    const d = parse(['--uri', DOOZER]);
+    expect(d.store).toBeUndefined();
+    expect(String(d.doozerUri)).toBe(String(parse(['--doozer-uri', DOOZER]).doozerUri));
+  });
+
+  it('$ELECTION_URI is used when no backend flag is given, before $DOOZER_URI', () => {
+    expect(parse([], { ELECTION_URI: PG, DOOZER_URI: DOOZER }).store?.kind).toBe('postgres');
+    expect(parse(['--etcd-uri', ETCD], { ELECTION_URI: PG }).store?.kind).toBe('etcd');
+    expect(parse([], { ELECTION_URI: '', DOOZER_URI: DOOZER }).store).toBeUndefined();
+  });
+
+  it('an unknown scheme, or --uri with a backend flag, is a usage error naming it', () => {
+    const bad = usageError(['--uri', `http://u:${encodeURIComponent(PW)}@host/`]);
+    expect(bad).toContain('--uri');
+    expect(bad).toContain('"http:"');
+    expect(bad).toMatch(/doozer:.*etcd:\/\/.*postgres:\/\//);
+    expect(usageError([], { ELECTION_URI: 'redis://x' })).toContain('ELECTION_URI');
+    expect(usageError(['--uri', ETCD, '--postgres-uri', PG])).toContain(
+      '--uri and --postgres-uri exclude each other',
+    );
+  });
+});
