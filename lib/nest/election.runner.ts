@@ -155,7 +155,10 @@ export class ElectionRunner {
         this.opts.becomeMasterTimeoutMs + this.opts.renewDeadlineMs,
       ),
       logger: this.log,
-      beforeRelease: (term) => this.gate.drain(term),
+      beforeRelease: async (term) => {
+        await this.gate.drain(term);
+        await this.opts.election.beforeRelease?.(term);
+      },
       name: this.name,
       address: this.opts.address,
       participating,

@@ -16,12 +16,23 @@ export type OnUnreachable = 'fail' | 'retry';
 
 /** The engine's options that a registration passes through, as the engine declares them. */
 type EngineTimingKeys =
-  'leaseMs' | 'renewDeadlineMs' | 'retryPeriodMs' | 'electionJitterMs' | 'respectLeaselessMaster';
+  | 'leaseMs'
+  | 'renewDeadlineMs'
+  | 'retryPeriodMs'
+  | 'electionJitterMs'
+  | 'respectLeaselessMaster'
+  | 'clock'
+  | 'beforeRelease';
 
 /**
  * The engine's timing options (see `MasterElectionOptions` of the election
  * engine for each), derived from its type; each also admits an explicit
  * `undefined` (for `exactOptionalPropertyTypes`), meaning its default.
+ * `clock` drives the engine's leases and timers (a `ManualClock` from
+ * `nestjs-master-election/testing` in tests; the module's own handler
+ * bound, drain and backoff timers stay on real time); `beforeRelease` runs
+ * when a term ends, after the running `@MasterOnly` calls have drained and
+ * before the lease is released.
  */
 export type MasterElectionTimingOptions = {
   [K in EngineTimingKeys]?: MasterElectionOptions[K] | undefined;

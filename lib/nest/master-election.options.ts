@@ -73,6 +73,8 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof MasterElectionModuleOption
   'retryPeriodMs',
   'electionJitterMs',
   'respectLeaselessMaster',
+  'clock',
+  'beforeRelease',
   'forceElectionOnStart',
   'connectTimeoutMs',
   'onUnreachable',
@@ -226,7 +228,12 @@ export function resolveModuleOptions(
       raw.respectLeaselessMaster,
       false,
     ),
+    ...(raw.clock !== undefined ? { clock: raw.clock } : {}),
+    ...(raw.beforeRelease !== undefined ? { beforeRelease: raw.beforeRelease } : {}),
   };
+  if (raw.beforeRelease !== undefined && typeof raw.beforeRelease !== 'function') {
+    throw new ElectionConfigError('beforeRelease', 'must be a function');
+  }
   // The engine's own checks, now rather than at bootstrap.
   const { renewDeadlineMs, leaseMs } = resolveElectionOptions(election);
 
