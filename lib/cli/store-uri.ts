@@ -87,6 +87,19 @@ export class StoreUri {
   }
 }
 
+/** The backend flags given (`--doozer-uri`, `--etcd-uri`, `--postgres-uri`), in that order. */
+function backendFlagsGiven(o: {
+  readonly doozerUri?: string;
+  readonly etcdUri?: string;
+  readonly postgresUri?: string;
+}): string[] {
+  return [
+    o.doozerUri !== undefined ? '--doozer-uri' : undefined,
+    o.etcdUri !== undefined ? '--etcd-uri' : undefined,
+    o.postgresUri !== undefined ? '--postgres-uri' : undefined,
+  ].filter((f): f is string => f !== undefined);
+}
+
 /** The flags {@link storeFromFlags} looks at. */
 export interface StoreFlags {
   readonly doozerUri?: string;
@@ -104,11 +117,7 @@ export interface StoreFlags {
  * (`$DOOZER_URI` in the environment is ignored when a store flag is given.)
  */
 export function storeFromFlags(o: StoreFlags): StoreUri | undefined {
-  const chosen = [
-    o.doozerUri !== undefined ? '--doozer-uri' : undefined,
-    o.etcdUri !== undefined ? '--etcd-uri' : undefined,
-    o.postgresUri !== undefined ? '--postgres-uri' : undefined,
-  ].filter((f): f is string => f !== undefined);
+  const chosen = backendFlagsGiven(o);
   if (chosen.length > 1) {
     throw new UsageError(`${chosen.join(' and ')} exclude each other: choose one backend`);
   }
@@ -159,11 +168,7 @@ export function backendFromGeneralUri(
 ):
   | { readonly flag: (typeof FLAG_OF_SCHEME)[keyof typeof FLAG_OF_SCHEME]; readonly text: string }
   | undefined {
-  const specific = [
-    o.doozerUri !== undefined ? '--doozer-uri' : undefined,
-    o.etcdUri !== undefined ? '--etcd-uri' : undefined,
-    o.postgresUri !== undefined ? '--postgres-uri' : undefined,
-  ].filter((f): f is string => f !== undefined);
+  const specific = backendFlagsGiven(o);
   if (o.uri !== undefined && specific.length > 0) {
     throw new UsageError(
       `--uri and ${specific.join(' and ')} exclude each other: choose one backend`,
